@@ -1,0 +1,112 @@
+"""FastBridgeV2 events: topic0s and bulk decoding with eth_abi (web3's process_log is ~40x slower).
+
+Decoding is strict: a log whose topic count or data does not fit its event raises EventDecodeError,
+which the watcher sends to the dead-letter table instead of stopping the chain.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak, to_checksum_address
+
+
+class EventDecodeError(ValueError):
+    """A log that claims to be a FastBridge event but does not decode as one."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    name: str
+    # (name, abi type, indexed) in declaration order
+    params: tuple[tuple[str, str, bool], ...]
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({','.join(t for _, t, _ in self.params)})"
+
+    @property
+    def topic0(self) -> bytes:
+        return keccak(text=self.signature)
+
+
+def _spec(name: str, *params: str) -> EventSpec:
+    parsed = []
+    for p in params:
+        parts = p.split()
+        indexed = len(parts) == 3 and parts[1] == "indexed"
+        parsed.append((parts[-1], parts[0], indexed))
+    return EventSpec(name, tuple(parsed))
+
+
+BRIDGE_REQUESTED = _spec(
+    "BridgeRequested", "bytes32 indexed transactionId", "address indexed sender", "bytes request",
+    "uint32 destChainId", "address originToken", "address destToken", "uint256 originAmount",
+    "uint256 destAmount", "bool sendChainGas",
+)
+BRIDGE_RELAYED = _spec(
+    "BridgeRelayed", "bytes32 indexed transactionId", "address indexed relayer", "address indexed to",
+    "uint32 originChainId", "address originToken", "address destToken", "uint256 originAmount",
+    "uint256 destAmount", "uint256 chainGasAmount",
+)
+BRIDGE_PROOF_PROVIDED = _spec(
+    "BridgeProofProvided", "bytes32 indexed transactionId", "address indexed relayer",
+    "bytes32 transactionHash",
+)
+BRIDGE_PROOF_DISPUTED = _spec(
+    "BridgeProofDisputed", "bytes32 indexed transactionId", "address indexed relayer",
+)
+BRIDGE_DEPOSIT_CLAIMED = _spec(
+    "BridgeDepositClaimed", "bytes32 indexed transactionId", "address indexed relayer",
+    "address indexed to", "address token", "uint256 amount",
+)
+BRIDGE_DEPOSIT_REFUNDED = _spec(
+    "BridgeDepositRefunded", "bytes32 indexed transactionId", "address indexed to", "address token",
+    "uint256 amount",
+)
+BRIDGE_QUOTE_DETAILS = _spec("BridgeQuoteDetails", "bytes32 indexed transactionId", "bytes quoteId")
+
+BRIDGE_EVENTS: tuple[EventSpec, ...] = (
+    BRIDGE_REQUESTED, BRIDGE_RELAYED, BRIDGE_PROOF_PROVIDED, BRIDGE_PROOF_DISPUTED,
+    BRIDGE_DEPOSIT_CLAIMED, BRIDGE_DEPOSIT_REFUNDED, BRIDGE_QUOTE_DETAILS,
+)
+EVENTS_BY_TOPIC0: dict[bytes, EventSpec] = {e.topic0: e for e in BRIDGE_EVENTS}
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedEvent:
+    name: str
+    args: dict[str, Any]
+
+
+def _normalise(abi_type: str, value: Any) -> Any:
+    if abi_type == "address":
+        return to_checksum_address(value)
+    return value
+
+
+def decode_event(topics: list[bytes], data: bytes) -> DecodedEvent:
+    """Decode one log of a FastBridge contract from its raw topics and data."""
+    if not topics:
+        raise EventDecodeError("log has no topics")
+    spec = EVENTS_BY_TOPIC0.get(bytes(topics[0]))
+    if spec is None:
+        raise EventDecodeError(f"unknown topic0 0x{bytes(topics[0]).hex()}")
+    indexed = [(n, t) for n, t, i in spec.params if i]
+    plain = [(n, t) for n, t, i in spec.params if not i]
+    if len(topics) != 1 + len(indexed):
+        raise EventDecodeError(
+            f"{spec.name}: expected {1 + len(indexed)} topics, got {len(topics)}"
+        )
+    args: dict[str, Any] = {}
+    try:
+        for (name, abi_type), topic in zip(indexed, topics[1:]):
+            (value,) = abi_decode([abi_type], bytes(topic), strict=True)
+            args[name] = _normalise(abi_type, value)
+        values = abi_decode([t for _, t in plain], bytes(data), strict=True)
+    except Exception as exc:  # eth_abi raises several unrelated types for malformed input
+        raise EventDecodeError(f"{spec.name}: {exc}") from exc
+    for (name, abi_type), value in zip(plain, values):
+        args[name] = _normalise(abi_type, value)
+    return DecodedEvent(spec.name, args)
