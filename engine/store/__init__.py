@@ -1,0 +1,45 @@
+"""The engine's durable storage: models, transactions and migrations (SQLite or PostgreSQL)."""
+from engine.store.database import (
+    Database,
+    StorageBusy,
+    StorageError,
+    StorageUnavailable,
+    insert_ignore,
+)
+from engine.store.models import (
+    Base,
+    BridgeOrder,
+    ChainCursor,
+    ChainLog,
+    DeadLetter,
+    EngineFlag,
+    OperatorJournal,
+    OrderTransition,
+    OutboundTx,
+    RecentBlock,
+    SignerNonce,
+)
+from engine.store.types import AddressHex, Bytes32Hex, Uint256, UtcDateTime
+
+__all__ = [
+    "AddressHex",
+    "Base",
+    "BridgeOrder",
+    "Bytes32Hex",
+    "ChainCursor",
+    "ChainLog",
+    "Database",
+    "DeadLetter",
+    "EngineFlag",
+    "OperatorJournal",
+    "OrderTransition",
+    "OutboundTx",
+    "RecentBlock",
+    "SignerNonce",
+    "StorageBusy",
+    "StorageError",
+    "StorageUnavailable",
+    "Uint256",
+    "UtcDateTime",
+    "insert_ignore",
+]

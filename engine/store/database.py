@@ -1,0 +1,332 @@
+"""Sessions, transactions and migrations over SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+Transactions
+------------
+``async with db.write() as session`` is one write transaction: committed when the block exits,
+rolled back when it raises.
+
+* SQLite: every write transaction starts with ``BEGIN IMMEDIATE`` (the write lock is taken up front),
+  so read-then-write code cannot lose updates (REFERENCE §7). Writers of one ``Database`` queue on a
+  one-connection pool instead of spinning on SQLite's busy handler; writers in other processes (or
+  other ``Database`` objects) wait up to ``busy_timeout`` for the file lock.
+* PostgreSQL: READ COMMITTED. Code that reads a row and writes it back must lock it while reading,
+  ``select(...).with_for_update()``; inserts that may race use ``insert_ignore`` (ON CONFLICT DO
+  NOTHING) or a unique constraint. ``db.write(serializable=True)`` runs SERIALIZABLE instead, for
+  the rare decision that reads many rows it cannot lock; a conflict then raises ``StorageBusy``.
+  Waiting for a row lock longer than ``busy_timeout`` (``lock_timeout``) raises ``StorageBusy`` too.
+
+``async with db.read() as session`` is a read-only snapshot: a deferred ``BEGIN`` on connections
+opened with ``PRAGMA query_only`` on SQLite, a READ ONLY REPEATABLE READ transaction on PostgreSQL.
+Nothing in it is committed.
+
+``StorageBusy`` means "the database is contended, retry the whole transaction later"; the store never
+retries on its own, because only the caller knows whether re-running its decision is safe.
+
+A ``Database`` belongs to the event loop that first uses it (asyncio drivers and pools are
+loop-bound): keep it on the engine's loop.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal, NoReturn
+
+from sqlalchemy import event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from engine.store.models import Base
+
+Backend = Literal["sqlite", "postgres"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# PostgreSQL SQLSTATEs that mean "contended, retry later": serialization_failure,
+# deadlock_detected, lock_not_available (lock_timeout).
+_PG_BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+# pg_advisory_xact_lock key so two processes starting together migrate one after the other.
+_MIGRATION_LOCK_KEY = 0x6D6D747569  # "mmtui"
+# Bound parameters per statement: PostgreSQL's wire protocol allows 32767; SQLite >= 3.32 32766.
+_PG_MAX_PARAMS = 32767
+_SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+_MAX_ROWS_PER_INSERT = 1000
+
+
+class StorageError(RuntimeError):
+    """Base class of the store's own errors."""
+
+
+class StorageBusy(StorageError):
+    """The database is contended (locked, a serialization failure, a lock wait timed out).
+
+    Nothing was committed; retry the whole transaction later.
+    """
+
+
+class StorageUnavailable(StorageError):
+    """The database could not be reached."""
+
+
+class Database:
+    """The engine's database: build it with ``Database.from_settings``, then ``await migrate()``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        url: URL,
+        write_engine: AsyncEngine,
+        read_engine: AsyncEngine,
+        serializable_engine: AsyncEngine,
+        owned_engines: Sequence[AsyncEngine],
+    ) -> None:
+        self.backend: Backend = backend
+        self._url = url
+        self._write_engine = write_engine
+        self._read_engine = read_engine
+        self._owned_engines = tuple(owned_engines)  # the ones with their own pool
+        self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
+        self._serializable_sessions = async_sessionmaker(serializable_engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(
+        cls,
+        kind: Backend,
+        dsn: str,
+        *,
+        busy_timeout: float = 5.0,
+        pool_size: int = 5,
+        echo: bool = False,
+    ) -> Database:
+        """``kind="sqlite"``: ``dsn`` is a file path (parent directories are created).
+        ``kind="postgres"``: ``dsn`` is ``postgresql://user[:password]@host[:port]/dbname``.
+
+        ``busy_timeout`` (seconds) bounds every wait for a lock before ``StorageBusy``.
+        """
+        if kind == "sqlite":
+            return cls._sqlite(dsn, busy_timeout=busy_timeout, pool_size=pool_size, echo=echo)
+        if kind == "postgres":
+            return cls._postgres(dsn, busy_timeout=busy_timeout, pool_size=pool_size, echo=echo)
+        raise ValueError(f"unknown database kind {kind!r}: expected 'sqlite' or 'postgres'")
+
+    @classmethod
+    def _sqlite(cls, dsn: str, *, busy_timeout: float, pool_size: int, echo: bool) -> Database:
+        if dsn.startswith("sqlite"):
+            raise ValueError(f"the sqlite dsn is a file path, not a URL: {dsn!r}")
+        if not dsn or dsn == ":memory:":
+            # Readers and writers use separate connections, which would see separate databases.
+            raise ValueError("the sqlite database must be a file path, not in-memory")
+        path = Path(dsn).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = URL.create("sqlite+aiosqlite", database=str(path))
+
+        def open_engine(*, write: bool) -> AsyncEngine:
+            pool = {"pool_size": 1, "max_overflow": 0} if write else {"pool_size": pool_size}
+            engine = create_async_engine(
+                url,
+                echo=echo,
+                pool_timeout=busy_timeout,
+                connect_args={"timeout": busy_timeout},  # sqlite3's timeout is the busy timeout
+                **pool,
+            )
+
+            @event.listens_for(engine.sync_engine, "connect")
+            def on_connect(dbapi_connection: Any, _record: Any) -> None:
+                # Take transaction control away from the sqlite3 driver; on_begin emits BEGIN.
+                dbapi_connection.isolation_level = None
+                cursor = dbapi_connection.cursor()
+                try:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    cursor.execute("PRAGMA foreign_keys=ON")
+                    if not write:
+                        cursor.execute("PRAGMA query_only=ON")
+                finally:
+                    cursor.close()
+
+            begin_sql = "BEGIN IMMEDIATE" if write else "BEGIN"
+
+            @event.listens_for(engine.sync_engine, "begin")
+            def on_begin(connection: Connection) -> None:
+                connection.exec_driver_sql(begin_sql)
+
+            return engine
+
+        write_engine, read_engine = open_engine(write=True), open_engine(write=False)
+        # SQLite is serializable already: BEGIN IMMEDIATE admits one writer at a time.
+        return cls(
+            "sqlite", url, write_engine, read_engine, write_engine, (write_engine, read_engine)
+        )
+
+    @classmethod
+    def _postgres(cls, dsn: str, *, busy_timeout: float, pool_size: int, echo: bool) -> Database:
+        url = make_url(dsn)
+        if url.drivername not in ("postgresql", "postgres", "postgresql+asyncpg"):
+            raise ValueError(f"not a postgresql:// DSN: {_redact(url)}")
+        url = url.set(drivername="postgresql+asyncpg")
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            pool_pre_ping=True,  # survive a server restart between uses
+            pool_timeout=max(busy_timeout, 10.0),
+            connect_args={
+                "timeout": 10,
+                "server_settings": {
+                    "application_name": "mmtui",
+                    "lock_timeout": str(int(busy_timeout * 1000)),
+                },
+            },
+        )
+        return cls(
+            "postgres",
+            url,
+            engine,
+            engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True),
+            engine.execution_options(isolation_level="SERIALIZABLE"),
+            (engine,),
+        )
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def write(self, *, serializable: bool = False) -> AsyncIterator[AsyncSession]:
+        """One write transaction, committed on exit, rolled back on error (see module docs)."""
+        sessions = self._serializable_sessions if serializable else self._write_sessions
+        try:
+            async with sessions() as session, session.begin():
+                # Begin now: on SQLite this takes the write lock before the caller reads anything.
+                await session.connection()
+                yield session
+        except (StatementError, PoolTimeoutError) as exc:
+            self._reraise(exc)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only snapshot; writes in it fail, nothing is committed."""
+        try:
+            async with self._read_sessions() as session:
+                yield session
+        except (StatementError, PoolTimeoutError) as exc:
+            self._reraise(exc)
+
+    def _reraise(self, exc: Exception) -> NoReturn:
+        """Raise what a caller should see: ``StorageBusy`` for contention, the column type's own
+        ValueError/TypeError for a bad value (SQLAlchemy wraps those in StatementError), else
+        ``exc`` unchanged."""
+        if isinstance(exc, PoolTimeoutError):
+            raise StorageBusy(f"{self.backend}: no free database connection in time ({exc})") from exc
+        orig = getattr(exc, "orig", None)
+        if not isinstance(exc, DBAPIError) and isinstance(orig, (ValueError, TypeError)):
+            raise type(orig)(str(orig)) from exc
+        if self.backend == "postgres":
+            sqlstate = getattr(orig, "sqlstate", None)
+            if sqlstate in _PG_BUSY_SQLSTATES:
+                raise StorageBusy(f"postgres: transaction conflict [{sqlstate}] {orig}") from exc
+        elif "locked" in str(orig):  # "database is locked", "database table is locked"
+            raise StorageBusy(f"sqlite: {orig} (busy timeout exceeded)") from exc
+        raise exc
+
+    # -- schema, health, lifecycle --------------------------------------------------------------
+
+    async def migrate(self) -> None:
+        """Upgrade the schema to the newest Alembic revision (a no-op when already there)."""
+        try:
+            async with self._write_engine.begin() as conn:
+                if self.backend == "postgres":
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                    )
+                await conn.run_sync(_upgrade_to_head)
+        except (StatementError, PoolTimeoutError) as exc:
+            self._reraise(exc)
+
+    async def ping(self) -> float:
+        """Round-trip time of ``SELECT 1`` in seconds; ``StorageUnavailable`` when unreachable."""
+        started = time.perf_counter()
+        try:
+            async with self._read_engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        except (DBAPIError, PoolTimeoutError, OSError) as exc:
+            raise StorageUnavailable(f"{self.describe()}: {exc}") from exc
+        return time.perf_counter() - started
+
+    async def close(self) -> None:
+        for engine in self._owned_engines:
+            await engine.dispose()
+
+    def describe(self) -> str:
+        """Backend and location, safe to show or log (no password)."""
+        if self.backend == "sqlite":
+            return f"sqlite {self._url.database}"
+        return f"postgres {_redact(self._url.set(drivername='postgresql'))}"
+
+    def __repr__(self) -> str:
+        return f"<Database {self.describe()}>"
+
+
+def _redact(url: URL) -> str:
+    # Rebuilt field by field: URL.set() treats password=None as "leave unchanged".
+    safe = URL.create(
+        drivername=url.drivername,
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query={k: v for k, v in url.query.items() if k.lower() not in ("password", "passfile")},
+    )
+    return safe.render_as_string(hide_password=False)
+
+
+def alembic_config() -> Any:
+    """The Alembic configuration, built in code so it works from an installed package."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    from alembic import command
+
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def insert_ignore(
+    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """Insert ``rows`` into ``model``'s table, skipping any row that violates a unique key
+    (ON CONFLICT DO NOTHING on both dialects). Returns how many rows were inserted."""
+    if not rows:
+        return 0
+    await session.flush()  # keep statement order the same as the caller's code order
+    conn = await session.connection()
+    table = model.__table__
+    if conn.dialect.name == "postgresql":
+        insert, max_params = pg_insert, _PG_MAX_PARAMS
+    elif conn.dialect.name == "sqlite":
+        insert, max_params = sqlite_insert, _SQLITE_MAX_PARAMS
+    else:
+        raise NotImplementedError(f"insert_ignore on {conn.dialect.name}")
+    # Every column may be bound (given or filled by a Python-side default).
+    chunk = max(1, min(_MAX_ROWS_PER_INSERT, max_params // len(table.columns)))
+    inserted = 0
+    for start in range(0, len(rows), chunk):
+        statement = insert(table).values(list(rows[start : start + chunk]))
+        result = await conn.execute(statement.on_conflict_do_nothing())
+        inserted += result.rowcount
+    return inserted

@@ -1,0 +1,237 @@
+"""Transactions, contention and health of ``Database`` on both backends."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
+
+from engine.store import (
+    Database,
+    EngineFlag,
+    SignerNonce,
+    StorageBusy,
+    StorageUnavailable,
+)
+
+SIGNER = "0x" + "5a" * 20
+TASKS, INCREMENTS = 20, 10
+
+
+async def _seed_counter(db: Database) -> None:
+    async with db.write() as session:
+        session.add(SignerNonce(chain_id=1, signer=SIGNER, next_nonce=0))
+
+
+async def _increment(db: Database) -> None:
+    """Read-then-write: the lost-update trap unless the transaction locks what it read."""
+    for _ in range(INCREMENTS):
+        async with db.write() as session:
+            row = (
+                await session.execute(
+                    select(SignerNonce)
+                    .where(SignerNonce.chain_id == 1, SignerNonce.signer == SIGNER)
+                    .with_for_update()
+                )
+            ).scalar_one()
+            current = row.next_nonce
+            await asyncio.sleep(0)  # let the other writers run between the read and the write
+            row.next_nonce = current + 1
+
+
+async def _counter(db: Database) -> int:
+    async with db.read() as session:
+        return (await session.execute(select(SignerNonce.next_nonce))).scalar_one()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- settings and description ---------------------------------------------------------------------
+
+
+async def test_describe_never_shows_the_password(tmp_path: Path) -> None:
+    db = Database.from_settings(
+        "postgres",
+        "postgresql://relayer:s3cr%40t@db.internal:6543/mmtui?password=hunter2&sslmode=require",
+    )
+    try:
+        described = f"{db.describe()} {db!r}"
+        assert "s3cr" not in described and "hunter2" not in described
+        assert "relayer@db.internal:6543/mmtui" in described
+        assert db.backend == "postgres"
+    finally:
+        await db.close()
+
+    lite = Database.from_settings("sqlite", str(tmp_path / "deep" / "er" / "mmtui.db"))
+    try:
+        assert lite.backend == "sqlite"
+        assert lite.describe() == f"sqlite {tmp_path / 'deep' / 'er' / 'mmtui.db'}"
+        assert (tmp_path / "deep" / "er").is_dir()
+    finally:
+        await lite.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "dsn"),
+    [
+        ("mysql", "x"),
+        ("sqlite", ":memory:"),
+        ("sqlite", "sqlite:///x.db"),
+        ("postgres", "mysql://u@h/d"),
+    ],
+)
+def test_from_settings_refuses_what_it_cannot_serve(kind: str, dsn: str) -> None:
+    with pytest.raises(ValueError):
+        Database.from_settings(kind, dsn)  # type: ignore[arg-type]
+
+
+async def test_ping_measures_a_round_trip(db: Database) -> None:
+    latency = await db.ping()
+    assert 0 < latency < 5
+
+
+async def test_ping_reports_an_unreachable_server() -> None:
+    db = Database.from_settings("postgres", f"postgresql://postgres@127.0.0.1:{_free_port()}/nothing")
+    try:
+        with pytest.raises(StorageUnavailable, match="127.0.0.1"):
+            await db.ping()
+    finally:
+        await db.close()
+
+
+# -- transactions ---------------------------------------------------------------------------------
+
+
+async def test_write_commits_on_exit_and_rolls_back_on_error(db: Database) -> None:
+    async with db.write() as session:
+        session.add(EngineFlag(name="armed", value="false"))
+
+    with pytest.raises(RuntimeError, match="boom"):
+        async with db.write() as session:
+            await session.execute(update(EngineFlag).values(value="true"))
+            session.add(EngineFlag(name="frozen", value="true"))
+            await session.flush()
+            raise RuntimeError("boom")
+
+    async with db.read() as session:
+        flags = (await session.execute(select(EngineFlag.name, EngineFlag.value))).all()
+    assert flags == [("armed", "false")]
+
+
+async def test_read_sessions_cannot_write(db: Database) -> None:
+    with pytest.raises(DBAPIError):
+        async with db.read() as session:
+            session.add(EngineFlag(name="armed", value="true"))
+            await session.flush()
+    async with db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(EngineFlag))).scalar_one() == 0
+
+
+async def test_concurrent_read_then_write_loses_no_update(db: Database) -> None:
+    await _seed_counter(db)
+    await asyncio.gather(*(_increment(db) for _ in range(TASKS)))
+    assert await _counter(db) == TASKS * INCREMENTS
+
+
+async def test_two_sqlite_pools_on_one_file_lose_no_update(tmp_path: Path) -> None:
+    """Two Database objects = two connection pools: only BEGIN IMMEDIATE keeps this exact."""
+    path = str(tmp_path / "shared.db")
+    first = Database.from_settings("sqlite", path)
+    second = Database.from_settings("sqlite", path)
+    try:
+        await first.migrate()
+        await _seed_counter(first)
+        await asyncio.gather(*(_increment(first if i % 2 else second) for i in range(TASKS)))
+        assert await _counter(first) == TASKS * INCREMENTS
+        assert await _counter(second) == TASKS * INCREMENTS
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_sqlite_lock_held_past_busy_timeout_is_storage_busy(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    db = Database.from_settings("sqlite", str(path), busy_timeout=0.2)
+    try:
+        await db.migrate()
+        other_process = sqlite3.connect(path, isolation_level=None)
+        other_process.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StorageBusy, match="locked"):
+                async with db.write() as session:
+                    session.add(EngineFlag(name="armed", value="true"))
+        finally:
+            other_process.execute("ROLLBACK")
+            other_process.close()
+        async with db.write() as session:  # the lock is gone: writes work again
+            session.add(EngineFlag(name="armed", value="true"))
+    finally:
+        await db.close()
+
+
+async def test_sqlite_nested_write_is_storage_busy_not_a_hang(tmp_path: Path) -> None:
+    db = Database.from_settings("sqlite", str(tmp_path / "nested.db"), busy_timeout=0.2)
+    try:
+        await db.migrate()
+        async with db.write():
+            with pytest.raises(StorageBusy):
+                async with db.write():
+                    pass
+    finally:
+        await db.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_serialization_failure_is_storage_busy(postgres_db: Database) -> None:
+    db = postgres_db
+    await _seed_counter(db)
+    both_read = asyncio.Barrier(2)
+
+    async def bump(first: bool) -> None:
+        async with db.write(serializable=True) as session:
+            value = (await session.execute(select(SignerNonce.next_nonce))).scalar_one()
+            await both_read.wait()
+            if not first:
+                await asyncio.sleep(0.1)  # let the first one commit
+            await session.execute(update(SignerNonce).values(next_nonce=value + 1))
+
+    results = await asyncio.gather(bump(True), bump(False), return_exceptions=True)
+    assert results[0] is None
+    assert isinstance(results[1], StorageBusy), results[1]
+    assert "40001" in str(results[1])
+    assert await _counter(db) == 1
+
+
+@pytest.mark.postgres
+async def test_postgres_lock_wait_past_busy_timeout_is_storage_busy(
+    postgres_db: Database, pg_dsn: str
+) -> None:
+    await _seed_counter(postgres_db)
+    impatient = Database.from_settings("postgres", pg_dsn, busy_timeout=0.2)
+    locked = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold_lock() -> None:
+        async with postgres_db.write() as session:
+            await session.execute(select(SignerNonce).with_for_update())
+            locked.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold_lock())
+    try:
+        await locked.wait()
+        with pytest.raises(StorageBusy, match="55P03"):
+            async with impatient.write() as session:
+                await session.execute(select(SignerNonce).with_for_update())
+    finally:
+        release.set()
+        await holder
+        await impatient.close()
