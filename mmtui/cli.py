@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     devnet = sub.add_parser("devnet", help="run a local multi-chain devnet with the project's contracts")
     devnet.add_argument("--dir", type=Path, default=Path("devnet-run"), help="where config.yml and devnet.json go")
     devnet.add_argument("--chains", type=int, default=3, help="number of anvil chains (default 3)")
-    devnet.add_argument("--block-time", type=float, default=1.0, help="seconds per block; 0 mines on every transaction")
+    devnet.add_argument("--block-time", type=int, default=1, help="seconds per block; 0 mines on every transaction")
     devnet.add_argument("--dispute-period", type=int, default=10, help="bridge dispute period in seconds (real: 1800)")
     devnet.add_argument("--traffic", action="store_true", help="also run simulated users placing orders")
     devnet.add_argument("--rate", type=float, default=0.5, help="orders per second with --traffic")

@@ -58,3 +58,36 @@ def anvil_bin() -> str:
         return str(find_anvil())
     except AnvilNotFound as exc:
         require(str(exc))
+
+
+def _anvil_pids() -> set[int]:
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "comm").read_text().strip() == "anvil":
+                    stat = (proc / "stat").read_text().split()
+                    if stat[2] != "Z":
+                        pids.add(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+_ANVILS_BEFORE: set[int] = set()
+
+
+def pytest_sessionstart(session) -> None:
+    _ANVILS_BEFORE.update(_anvil_pids())
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """No anvil started by the suite may outlive it: a leak fails the run."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while (leaked := _anvil_pids() - _ANVILS_BEFORE) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if leaked:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nFAILED: the test suite left anvil processes running: {sorted(leaked)}")

@@ -66,6 +66,7 @@ def free_port() -> int:
 
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec: if the devnet process dies, the kernel kills anvil.
+    # The signal follows the forking *thread*: call start_anvil from a long-lived thread.
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

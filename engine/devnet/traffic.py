@@ -1,0 +1,211 @@
+"""`mmtui devnet traffic`: simulated users placing a realistic mix of bridge orders on a devnet.
+
+Orders are sent from anvil's unlocked user accounts. The mix covers what a relayer must handle:
+ordinary orders, unprofitable ones, ones larger than the relayer's inventory, short deadlines,
+exclusivity for another relayer, and a competing relayer that sometimes fills first.
+"""
+from __future__ import annotations
+
+import json
+import random
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable, TextIO
+
+from web3 import Web3
+from web3.providers import HTTPProvider
+
+from engine.devnet.contracts_registry import load_artifact
+from engine.protocol.codec import NATIVE_TOKEN, decode_request
+from engine.protocol.events import BRIDGE_REQUESTED, decode_event
+
+# kind -> weight
+ORDER_MIX = {
+    "ordinary": 55,
+    "unprofitable": 10,
+    "too_large": 5,
+    "short_deadline": 10,
+    "exclusive_other": 10,
+    "competitor_fills": 10,
+}
+# Per symbol: (low, high) whole-token sizes of an ordinary order, and a USD price.
+ORDER_SIZES = {"USDC": (10, 2_000), "DAI": (10, 2_000), "ETH": (Decimal("0.01"), Decimal("1"))}
+DECIMALS = {"USDC": 6, "DAI": 18, "ETH": 18}
+PRICE_USD = {"USDC": Decimal(1), "DAI": Decimal(1), "ETH": Decimal(2600)}
+FEE_MARGIN_USD = Decimal(3)  # covers the relayer's gas on both chains at devnet gas prices
+EXCLUSIVITY_SECONDS = 20
+MAX_UINT256 = 2**256 - 1
+
+
+class TrafficError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    transaction_id: str
+    kind: str
+    origin_chain_id: int
+    dest_chain_id: int
+    symbol: str
+    origin_amount: int
+    dest_amount: int
+    request: bytes
+
+    def line(self) -> str:
+        return (f"{self.transaction_id} kind={self.kind} route={self.origin_chain_id}->{self.dest_chain_id} "
+                f"token={self.symbol} origin_amount={self.origin_amount} dest_amount={self.dest_amount}")
+
+
+def load_manifest(directory: Path) -> dict:
+    path = directory / "devnet.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TrafficError(f"{path}: not found — start a devnet first: mmtui devnet --dir {directory}") from None
+    except json.JSONDecodeError as exc:
+        raise TrafficError(f"{path}: not valid JSON ({exc})") from None
+
+
+class TrafficGenerator:
+    def __init__(self, manifest: dict, seed: int | None = None, mix: dict[str, int] | None = None) -> None:
+        self.manifest = manifest
+        self.rng = random.Random(seed)
+        self.mix = mix or ORDER_MIX
+        self.chains = {c["chain_id"]: c for c in manifest["chains"]}
+        self.w3 = {cid: Web3(HTTPProvider(c["rpc_url"], request_kwargs={"timeout": 30}))
+                   for cid, c in self.chains.items()}
+        self.bridge_abi = load_artifact("FastBridgeV2").abi
+        self.users = manifest["accounts"]["users"]
+        self.competitor = manifest["accounts"]["competitor"]
+        self._competitor_ready = False
+        self._competitor_lock = threading.Lock()
+
+    def bridge(self, chain_id: int):
+        return self.w3[chain_id].eth.contract(address=self.chains[chain_id]["contracts"]["bridge"],
+                                              abi=self.bridge_abi)
+
+    def _chain_time(self, chain_id: int) -> int:
+        return self.w3[chain_id].eth.get_block("latest")["timestamp"]
+
+    def _amount(self, symbol: str, kind: str) -> int:
+        unit = 10 ** DECIMALS[symbol]
+        low, high = ORDER_SIZES[symbol]
+        if kind == "too_large":
+            # Larger than the relayer's whole per-chain inventory; users hold ten times more.
+            whole = {"USDC": 150_000, "DAI": 150_000, "ETH": 150}[symbol]
+            return whole * unit
+        value = Decimal(str(self.rng.uniform(float(low), float(high)))).quantize(Decimal("0.0001"))
+        return int(value * unit)
+
+    def _dest_amount(self, symbol: str, origin_amount: int, kind: str) -> int:
+        if kind == "unprofitable":
+            return origin_amount  # no room for the relayer's fee
+        unit = 10 ** DECIMALS[symbol]
+        fee = int(FEE_MARGIN_USD / PRICE_USD[symbol] * unit)
+        return max(origin_amount * 999 // 1000 - fee, 1)
+
+    def place(self, kind: str | None = None) -> PlacedOrder:
+        """Place one order and wait for its BridgeRequested log."""
+        return self._settle(*self._submit(kind))
+
+    def _submit(self, kind: str | None) -> tuple[str, int, int, str, int, int, bytes]:
+        """Send one user's bridge transaction without waiting for it to be mined."""
+        kind = kind or self.rng.choices(list(self.mix), weights=list(self.mix.values()))[0]
+        origin, dest = self.rng.sample(sorted(self.chains), 2)
+        symbol = self.rng.choice(sorted(ORDER_SIZES))
+        user = self.rng.choice(self.users)
+        origin_amount = self._amount(symbol, kind)
+        dest_amount = self._dest_amount(symbol, origin_amount, kind)
+        min_period = self.manifest["min_deadline_period"]
+        now = self._chain_time(origin)
+        deadline = now + (min_period + 5 if kind == "short_deadline" else max(min_period, 3600) + 60)
+        params = (dest, user, user, self.chains[origin]["tokens"][symbol], self.chains[dest]["tokens"][symbol],
+                  origin_amount, dest_amount, False, deadline)
+        bridge = self.bridge(origin)
+        value = origin_amount if symbol == "ETH" else 0
+        if kind == "exclusive_other":
+            fn = bridge.functions.bridgeV2(params, (self.competitor, EXCLUSIVITY_SECONDS, b"devnet-quote", 0, b""))
+        else:
+            fn = bridge.functions.bridge(params)
+        tx_hash = fn.transact({"from": user, "value": value})
+        return kind, origin, dest, symbol, origin_amount, dest_amount, tx_hash
+
+    def _settle(self, kind: str, origin: int, dest: int, symbol: str, origin_amount: int, dest_amount: int,
+                tx_hash: bytes) -> PlacedOrder:
+        receipt = self.w3[origin].eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+        if receipt["status"] != 1:
+            raise TrafficError(f"bridge transaction 0x{bytes(tx_hash).hex()} reverted on chain {origin}")
+        request = self._request_from(receipt)
+        order = PlacedOrder("0x" + Web3.keccak(request).hex().removeprefix("0x"), kind, origin, dest, symbol,
+                            origin_amount, dest_amount, request)
+        if kind == "competitor_fills":
+            with self._competitor_lock:
+                self._competitor_relay(dest, request)
+        return order
+
+    def _request_from(self, receipt) -> bytes:
+        for log in receipt["logs"]:
+            if log["topics"] and bytes(log["topics"][0]) == BRIDGE_REQUESTED.topic0:
+                return decode_event([bytes(t) for t in log["topics"]], bytes(log["data"])).args["request"]
+        raise TrafficError("bridge receipt has no BridgeRequested log")
+
+    def _competitor_relay(self, dest: int, request: bytes) -> None:
+        self._approve_competitor()
+        req = decode_request(request)
+        value = req.dest_amount if req.dest_token == NATIVE_TOKEN else 0
+        self.bridge(dest).functions.relay(request).transact({"from": self.competitor, "value": value})
+
+    def _approve_competitor(self) -> None:
+        if self._competitor_ready:
+            return
+        erc20_abi = load_artifact("DevToken").abi
+        for cid, chain in self.chains.items():
+            for symbol, address in chain["tokens"].items():
+                if address == NATIVE_TOKEN:
+                    continue
+                token = self.w3[cid].eth.contract(address=address, abi=erc20_abi)
+                token.functions.approve(chain["contracts"]["bridge"], MAX_UINT256).transact({"from": self.competitor})
+        self._competitor_ready = True
+
+    def run(self, orders: int | None, rate: float, out: TextIO = sys.stdout,
+            stop: threading.Event | None = None, on_order: Callable[[PlacedOrder], None] | None = None) -> int:
+        """Place `orders` orders (None: until stopped) at `rate` per second; returns how many were placed.
+
+        Submission keeps the rate; receipts are awaited by a small pool, so a slow block time does
+        not throttle the flow of orders.
+        """
+        if rate <= 0:
+            raise TrafficError("--rate must be positive")
+        stop = stop or threading.Event()
+        interval = 1.0 / rate
+        submitted = 0
+        pending = []
+        print_lock = threading.Lock()
+
+        def settled(future) -> None:
+            order = future.result()
+            with print_lock:
+                print(order.line(), file=out, flush=True)
+            if on_order:
+                on_order(order)
+
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="traffic") as pool:
+            next_at = time.monotonic()
+            while (orders is None or submitted < orders) and not stop.is_set():
+                future = pool.submit(self._settle, *self._submit(None))
+                future.add_done_callback(lambda f: f.exception() is None and settled(f))
+                pending.append(future)
+                submitted += 1
+                next_at += interval
+                if stop.wait(max(0.0, next_at - time.monotonic())):
+                    break
+            failures = [f.exception() for f in pending if f.exception() is not None]
+        if failures:
+            raise TrafficError(f"{len(failures)} of {submitted} orders failed; first: {failures[0]}")
+        return submitted
