@@ -30,7 +30,8 @@ $(PY_STAMP): pyproject.toml
 ## tools: anvil (npm @foundry-rs/anvil, binary inside) and solc-js, into tools/node_modules
 tools: $(TOOLS_STAMP)
 $(TOOLS_STAMP): tools/package.json tools/package-lock.json
-	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	# `npm ci` rejects this lock (npm 11 omits the other platforms' optional anvil packages): install honours it.
+	npm install --prefix tools --no-audit --no-fund --no-save --loglevel=error
 	touch $@
 
 ## contracts: recompile engine/devnet/contracts into the committed artifacts
