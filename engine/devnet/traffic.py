@@ -22,6 +22,7 @@ from web3.providers import HTTPProvider
 
 from engine.devnet.contracts_registry import load_artifact
 from engine.protocol.codec import NATIVE_TOKEN, decode_request
+from engine.units import format_units
 from engine.protocol.events import BRIDGE_REQUESTED, decode_event
 
 # kind -> weight
@@ -58,8 +59,10 @@ class PlacedOrder:
     request: bytes
 
     def line(self) -> str:
-        return (f"{self.transaction_id} kind={self.kind} route={self.origin_chain_id}->{self.dest_chain_id} "
-                f"token={self.symbol} origin_amount={self.origin_amount} dest_amount={self.dest_amount}")
+        decimals = DECIMALS[self.symbol]
+        return (f"{self.transaction_id} {self.kind:<16} {self.origin_chain_id}->{self.dest_chain_id} "
+                f"{format_units(self.origin_amount, decimals, self.symbol)} -> "
+                f"{format_units(self.dest_amount, decimals, self.symbol)}")
 
 
 def load_manifest(directory: Path) -> dict:
