@@ -1,0 +1,275 @@
+"""ChainWatcher against a real devnet (2 anvil chains, automine) and real databases."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from eth_abi import encode as abi_encode
+from sqlalchemy import func, select
+
+from engine.chain.watcher import BRIDGE_TOPIC0S, ChainWatcher, WatchedLog
+from engine.devnet.traffic import TrafficGenerator, load_manifest
+from engine.protocol.events import BRIDGE_REQUESTED
+from engine.store import ChainCursor, ChainLog, DeadLetter, Database
+
+BR_TOPIC0 = "0x" + BRIDGE_REQUESTED.topic0.hex()
+DEV_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil dev account #0
+
+
+class Sink:
+    """Records every callback; idempotency is checked by counting."""
+
+    def __init__(self) -> None:
+        self.logs: list[WatchedLog] = []
+        self.reorgs: list[tuple[int, int, list[int]]] = []
+
+    async def on_logs(self, chain_id: int, logs: list[WatchedLog]) -> None:
+        self.logs.extend(logs)
+
+    def on_reorg(self, chain_id: int, ancestor: int, removed: list[int]) -> None:
+        self.reorgs.append((chain_id, ancestor, removed))
+
+    def requested(self) -> list[str]:
+        return ["0x" + w.event.args["transactionId"].hex() for w in self.logs if w.event.name == "BridgeRequested"]
+
+
+def heads(devnet) -> dict[int, int]:
+    return {d.chain_id: int(devnet.node(d.chain_id).rpc("eth_blockNumber"), 16) for d in devnet.deployments}
+
+
+def watchers(devnet, db, make_rpc, sink: Sink, start: dict[int, int] | None = None, **kwargs) -> dict[int, ChainWatcher]:
+    """One watcher per chain; by default from the current head + 1 (the devnet is shared by the module)."""
+    start = start or {cid: h + 1 for cid, h in heads(devnet).items()}
+    out = {}
+    for d in devnet.deployments:
+        rpc = make_rpc(d.chain_id, d.rpc_url)
+        out[d.chain_id] = ChainWatcher(d.chain_id, rpc, db, d.bridge, start_block=start[d.chain_id],
+                                       on_logs=sink.on_logs, on_reorg=sink.on_reorg, **kwargs)
+    return out
+
+
+async def requested_rows(db: Database, chain_id: int) -> list[ChainLog]:
+    async with db.read() as s:
+        return list((await s.execute(select(ChainLog).where(
+            ChainLog.chain_id == chain_id, ChainLog.topic0 == BR_TOPIC0))).scalars().all())
+
+
+async def place(gen: TrafficGenerator, n: int):
+    return [await asyncio.to_thread(gen.place, "ordinary") for _ in range(n)]
+
+
+async def test_orders_stored_and_delivered_once_across_restart_and_replay(devnet, db, make_rpc):
+    gen = TrafficGenerator(load_manifest(devnet.settings.directory), seed=11)
+    start = {cid: h + 1 for cid, h in heads(devnet).items()}
+    first = await place(gen, 3)
+    sink = Sink()
+    ws = watchers(devnet, db, make_rpc, sink, start, max_range=7)  # several bounded ranges per round
+    for w in ws.values():
+        assert await w.step() is True
+        assert w.cursor == w.head and w.lag_blocks == 0 and w.healthy
+    ids = [o.transaction_id for o in first]
+    assert sorted(sink.requested()) == sorted(ids)
+    for o in first:
+        delivered = next(w for w in sink.logs if w.event.name == "BridgeRequested"
+                         and "0x" + w.event.args["transactionId"].hex() == o.transaction_id)
+        assert delivered.request is not None and delivered.request.origin_chain_id == o.origin_chain_id
+        assert delivered.chain_id == o.origin_chain_id and delivered.block_timestamp > 0
+        assert delivered.raw.data and delivered.event.args["request"] == o.request
+    for cid in ws:
+        rows = await requested_rows(db, cid)
+        assert sorted(r.topics[1] for r in rows) == sorted(o.transaction_id for o in first if o.origin_chain_id == cid)
+    # nothing new: a second round delivers nothing
+    for w in ws.values():
+        await w.step()
+    assert len(sink.requested()) == 3
+
+    # "down": orders placed while no watcher runs; a new watcher object on the same DB
+    second = await place(gen, 2)
+    sink2 = Sink()
+    ws2 = watchers(devnet, db, make_rpc, sink2, start, max_range=7)
+    for w in ws2.values():
+        await w.step()
+    assert sorted(sink2.requested()) == sorted(o.transaction_id for o in second)
+    async with db.read() as s:
+        total = (await s.execute(select(func.count()).select_from(ChainLog))).scalar_one()
+        cursors = {c.chain_id: c for c in (await s.execute(select(ChainCursor))).scalars()}
+    for cid, w in ws2.items():
+        assert cursors[cid].block_number == w.cursor == w.head
+        assert cursors[cid].block_hash == "0x" + w.cursor_hash.hex()
+
+    # replay the whole range: cursor moved back to the start (still canonical): nothing inserted or delivered
+    for cid, w in ws2.items():
+        header = await w.rpc.get_block(start[cid] - 1)
+        async with db.write() as s:
+            row = await s.get(ChainCursor, cid)
+            row.block_number, row.block_hash = header.number, "0x" + header.hash.hex()
+    sink3 = Sink()
+    ws3 = watchers(devnet, db, make_rpc, sink3, start)
+    for w in ws3.values():
+        await w.step()
+        assert w.cursor == w.head
+    assert sink3.logs == [] and sink3.reorgs == []
+    async with db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(ChainLog))).scalar_one() == total
+        assert (await s.execute(select(func.count()).select_from(DeadLetter))).scalar_one() == 0
+
+
+async def test_reorg_removes_the_order_and_a_re_mined_order_is_delivered_again(devnet, sqlite_db, make_rpc):
+    db = sqlite_db
+    gen = TrafficGenerator(load_manifest(devnet.settings.directory), seed=23)
+    (order,) = await place(gen, 1)
+    cid = order.origin_chain_id
+    node = devnet.node(cid)
+    sink = Sink()
+    w = watchers(devnet, db, make_rpc, sink, {c: h for c, h in heads(devnet).items()})[cid]
+    await w.step()
+    assert sink.requested() == [order.transaction_id]
+    (row,) = [r for r in await requested_rows(db, cid) if r.topics[1] == order.transaction_id]
+    block = row.block_number
+    assert w.head == block  # automine: the order is the tip
+    tx = node.rpc("eth_getTransactionByHash", [row.tx_hash])
+
+    node.rpc("anvil_reorg", [1, []])  # replace the order's block with an empty one
+    assert node.rpc("eth_getBlockByNumber", [hex(block), False])["hash"] != row.block_hash
+    await w.step()
+    assert sink.reorgs == [(cid, block - 1, [block])]
+    assert [r for r in await requested_rows(db, cid) if r.topics[1] == order.transaction_id] == []
+    assert w.cursor == block and w.cursor_hash.hex() != row.block_hash[2:]
+    assert w.reorgs == 1
+
+    # the same order re-mined in a later block: delivered again with its new block
+    node.rpc("eth_sendTransaction", [{"from": tx["from"], "to": tx["to"], "data": tx["input"],
+                                      "value": tx["value"], "gas": tx["gas"]}])
+    for _ in range(100):
+        await w.step()
+        if len(sink.requested()) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert sink.requested() == [order.transaction_id] * 2
+    again = sink.logs[-1]
+    assert again.block_number > block and again.block_hash.hex() != row.block_hash[2:]
+    (row2,) = [r for r in await requested_rows(db, cid) if r.topics[1] == order.transaction_id]
+    assert row2.block_hash == "0x" + again.block_hash.hex()
+
+
+async def test_reorg_while_down_is_found_on_restart(devnet, sqlite_db, make_rpc):
+    db = sqlite_db
+    gen = TrafficGenerator(load_manifest(devnet.settings.directory), seed=5)
+    (order,) = await place(gen, 1)
+    cid = order.origin_chain_id
+    sink = Sink()
+    start = {c: h - 1 for c, h in heads(devnet).items()}  # cursor and recent blocks from h - 2
+    await watchers(devnet, db, make_rpc, sink, start)[cid].step()
+    head = next(x.block_number for x in sink.logs if x.event.name == "BridgeRequested"
+                and "0x" + x.event.args["transactionId"].hex() == order.transaction_id)
+    assert head == heads(devnet)[cid]
+    devnet.node(cid).rpc("anvil_reorg", [2, []])
+    sink2 = Sink()
+    w2 = watchers(devnet, db, make_rpc, sink2, start)[cid]
+    await w2.step()
+    assert sink2.reorgs == [(cid, head - 2, [head - 1, head])]
+    assert [r for r in await requested_rows(db, cid) if r.topics[1] == order.transaction_id] == []
+    assert sink2.logs == [] and w2.cursor == w2.head
+
+
+# Runtime: LOG3 whose three topics are calldata[0:96] and whose data is calldata[96:] (see tests/chain).
+EMITTER_RUNTIME = "0x60603603806060600037604035602035600035836000a300"
+FAKE_BRIDGE = "0x00000000000000000000000000000000000B0Bad"
+
+
+async def test_malformed_logs_go_to_dead_letter_and_the_chain_continues(devnet, sqlite_db, make_rpc):
+    db = sqlite_db
+    cid = devnet.deployments[0].chain_id
+    node = devnet.node(cid)
+    gen = TrafficGenerator(load_manifest(devnet.settings.directory), seed=9)
+    good = await place(gen, 1)
+    node.rpc("anvil_setCode", [FAKE_BRIDGE, EMITTER_RUNTIME])
+    start = int(node.rpc("eth_blockNumber"), 16) + 1
+    sink = Sink()
+    w = ChainWatcher(cid, make_rpc(cid, devnet.deployment(cid).rpc_url), db, FAKE_BRIDGE, start_block=start,
+                     on_logs=sink.on_logs, on_reorg=sink.on_reorg)
+    await w.step()
+
+    def emit(tx_id: bytes, data: bytes) -> str:
+        topics = BRIDGE_REQUESTED.topic0 + tx_id + bytes(12) + bytes.fromhex(DEV_ADDRESS[2:])
+        return node.rpc("eth_sendTransaction", [{"from": DEV_ADDRESS, "to": FAKE_BRIDGE,
+                                                 "data": "0x" + (topics + data).hex(), "gas": hex(300_000)}])
+
+    def event_data(request: bytes) -> bytes:
+        return abi_encode(["bytes", "uint32", "address", "address", "uint256", "uint256", "bool"],
+                          [request, 31338, DEV_ADDRESS, DEV_ADDRESS, 10, 9, False])
+
+    garbage = emit(b"\x11" * 32, b"\x01\x02\x03 not abi")
+    bad_request = emit(b"\x22" * 32, event_data(b"\x00\x07 not a request"))
+    request = good[0].request
+    ok = emit(bytes.fromhex(good[0].transaction_id[2:]), event_data(request))
+    for _ in range(100):
+        await w.step()
+        if w.dead_letters == 2 and sink.logs:
+            break
+        await asyncio.sleep(0.02)
+    assert w.cursor == w.head
+    assert [("0x" + x.raw.tx_hash.hex()) for x in sink.logs] == [ok]
+    assert sink.logs[0].request is not None and sink.logs[0].event.args["request"] == request
+    async with db.read() as s:
+        dead = (await s.execute(select(DeadLetter).order_by(DeadLetter.id))).scalars().all()
+        stored = (await s.execute(select(func.count()).select_from(ChainLog))).scalar_one()
+    assert [d.tx_hash for d in dead] == [garbage, bad_request]
+    assert "EventDecodeError" in dead[0].error and "BridgeRequested" in dead[0].error
+    assert "RequestDecodeError" in dead[1].error and "not a FastBridge request" in dead[1].error
+    assert all(d.chain_id == cid and d.topic0 == BR_TOPIC0 and d.log_index == 0 for d in dead)
+    assert dead[0].payload["tx_hash"] == garbage and dead[0].payload["topics"][0] == BR_TOPIC0
+    assert stored == 3  # all three are kept in chain_log
+    # a replay dead-letters nothing twice
+    w2 = ChainWatcher(cid, make_rpc(cid, devnet.deployment(cid).rpc_url), db, FAKE_BRIDGE, start_block=start)
+    await w2.step()
+    async with db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(DeadLetter))).scalar_one() == 2
+
+
+async def test_run_loop_delivers_and_stops(devnet, sqlite_db, make_rpc):
+    gen = TrafficGenerator(load_manifest(devnet.settings.directory), seed=31)
+    sink = Sink()
+    ws = watchers(devnet, sqlite_db, make_rpc, sink, poll_interval=0.05)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(w.run(stop)) for w in ws.values()]
+    try:
+        (order,) = await place(gen, 1)
+        for _ in range(200):
+            if order.transaction_id in sink.requested():
+                break
+            await asyncio.sleep(0.025)
+        assert order.transaction_id in sink.requested()
+        assert all(w.healthy and w.last_error is None for w in ws.values())
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+
+
+async def test_failing_callback_is_retried_and_errors_never_kill_the_loop(devnet, sqlite_db, make_rpc):
+    gen = TrafficGenerator(load_manifest(devnet.settings.directory), seed=41)
+    (order,) = await place(gen, 1)
+    cid = order.origin_chain_id
+    calls: list[list[WatchedLog]] = []
+
+    def flaky(chain_id, logs):
+        calls.append(logs)
+        if len(calls) == 1:
+            raise RuntimeError("relayer hiccup")
+
+    d = devnet.deployment(cid)
+    w = ChainWatcher(cid, make_rpc(cid, d.rpc_url), sqlite_db, d.bridge, start_block=heads(devnet)[cid],
+                     on_logs=flaky,
+                     poll_interval=0.05, max_backoff=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop))
+    try:
+        for _ in range(200):
+            if len(calls) >= 2:
+                break
+            await asyncio.sleep(0.025)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert len(calls) == 2 and calls[0] == calls[1]  # same logs again, in order
+    assert w.last_error is None and w.healthy
