@@ -1,0 +1,763 @@
+"""Durable transaction submission for one chain and one signer (REFERENCE §5).
+
+Life of a transaction
+---------------------
+``submit`` estimates gas (+20 %) and fees first, then in ONE write transaction: locks the
+``signer_nonce`` row, allocates the next nonce (never below a nonce we already stored), checks that
+``value + gas_limit * max_fee`` fits in the gas balance minus what our other unmined nonces may still
+spend, signs, stores the attempt as ``signed`` with its raw bytes and hash, and COMMITS. Only then is
+the raw transaction broadcast (``signed`` -> ``broadcast``). A crash in between leaves a ``signed`` row
+that ``reconcile``/``tick`` re-broadcast: the same bytes, idempotent by hash.
+
+``tick`` (each new head) looks at every unfinished nonce:
+* a receipt for one attempt settles the nonce: status 1 -> ``mined``, status 0 -> ``failed`` (final,
+  never retried: the caller decides), every other live attempt of the nonce -> ``replaced``;
+* the nonce consumed on chain by a transaction that is none of ours -> every attempt ``dropped``;
+* ``signed`` attempts are (re-)broadcast;
+* the newest attempt older than ``bump_after_seconds`` -> a replacement at the SAME nonce, attempt+1,
+  fees +12.5 % or more (FeePolicy.bump), within the fee ceiling and the gas balance; when it cannot
+  bump, it keeps waiting and reports the nonce as stuck.
+A nonce whose transaction the node rejects permanently (intrinsic gas, gas limit, invalid...) is filled
+with a 0-value self-transfer so that later nonces are not stuck.
+
+``reconcile`` (at start): next nonce = max(stored next, chain pending count, highest stored nonce + 1);
+nonces in [chain pending, next) with no live or mined attempt get a self-transfer; every live attempt is
+re-broadcast; then one ``tick``.
+
+State of a nonce's attempts: signed/broadcast = live; mined / failed(receipt_status 0) = the winner;
+replaced = lost to another attempt; failed with no receipt = rejected by the node; dropped = never mined.
+
+The private key stays in the eth_account LocalAccount: it is never logged, stored or put in a message.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
+from fractions import Fraction
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.chain.fees import FeePolicy, Fees
+from engine.chain.rpc import (
+    AlreadyKnown,
+    ChainRpc,
+    FeeTooLow,
+    NonceTooHigh,
+    NonceTooLow,
+    PoolFull,
+    ReplacementUnderpriced,
+    RpcError,
+    RpcUnavailable,
+    TxRejected,
+)
+from engine.store import Database, OutboundTx, SignerNonce, insert_ignore
+from engine.store.models import TX_PURPOSES
+
+log = logging.getLogger(__name__)
+
+UINT256_MAX = 2**256 - 1
+APPROVE_SELECTOR = bytes.fromhex("095ea7b3")
+ALLOWANCE_SELECTOR = bytes.fromhex("dd62ed3e")
+SELF_TRANSFER_GAS = 21_000
+
+LIVE_STATES = ("signed", "broadcast")
+# Rejections that may pass later (fees, pool, a nonce gap being filled, an earlier attempt in the pool).
+_RETRYABLE_REJECTIONS = (FeeTooLow, PoolFull, NonceTooHigh, ReplacementUnderpriced)
+
+
+# --------------------------------------------------------------------------------------------------
+# Public types
+# --------------------------------------------------------------------------------------------------
+
+
+class SubmitError(RuntimeError):
+    """submit() refused before anything was allocated or stored."""
+
+
+class InsufficientGasBalance(SubmitError):
+    def __init__(self, chain_id: int, signer: str, needed: int, balance: int, reserved: int) -> None:
+        self.chain_id, self.signer = chain_id, signer
+        self.needed, self.balance, self.reserved = needed, balance, reserved
+        super().__init__(
+            f"chain {chain_id}: insufficient gas balance for {signer}: the transaction may cost "
+            f"{_eth(needed)} ETH (value + gas limit x max fee) but only {_eth(balance - reserved)} ETH is "
+            f"available (balance {_eth(balance)} ETH, {_eth(reserved)} ETH reserved by pending transactions); "
+            "nothing was sent and no nonce was used")
+
+
+class FeesAboveCeiling(SubmitError):
+    def __init__(self, chain_id: int, fees: Fees, ceiling: int) -> None:
+        self.fees, self.ceiling = fees, ceiling
+        super().__init__(
+            f"chain {chain_id}: the next base fee ({_gwei(fees.base_fee)} gwei) is above the fee ceiling "
+            f"({_gwei(ceiling)} gwei): not sending now; nothing was allocated")
+
+
+class TxStatus(str, Enum):
+    PENDING = "pending"
+    MINED = "mined"  # mined and succeeded
+    REVERTED = "reverted"  # mined with status 0 (final, not retried)
+    DROPPED = "dropped"  # will never be mined (rejected, nonce filled by another transaction)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundTxRef:
+    """Identifies a submitted transaction: its nonce (all attempts) and the first attempt's row."""
+
+    id: int
+    chain_id: int
+    signer: str  # lowercase
+    nonce: int
+    attempt: int
+    tx_hash: str
+    purpose: str
+    transaction_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TxOutcome:
+    status: TxStatus
+    ref: OutboundTxRef
+    tx_hash: str  # the winning attempt's hash when settled, else the newest attempt's
+    block_number: int | None = None
+    block_hash: str | None = None
+    attempts: int = 1
+    error: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status is not TxStatus.PENDING
+
+    @property
+    def ok(self) -> bool:
+        return self.status is TxStatus.MINED
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundTxView:
+    """A snapshot of one stored attempt (no raw bytes)."""
+
+    id: int
+    chain_id: int
+    signer: str
+    nonce: int
+    attempt: int
+    purpose: str
+    transaction_id: str | None
+    to_address: str
+    value: int
+    gas_limit: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    tx_hash: str
+    state: str
+    receipt_status: int | None
+    block_number: int | None
+    error: str | None
+    created_at: datetime
+    broadcast_at: datetime | None
+    mined_at: datetime | None
+
+    @classmethod
+    def of(cls, row: OutboundTx) -> OutboundTxView:
+        return cls(row.id, row.chain_id, row.signer, row.nonce, row.attempt, row.purpose, row.transaction_id,
+                   row.to_address, row.value, row.gas_limit, row.max_fee_per_gas, row.max_priority_fee_per_gas,
+                   row.tx_hash, row.state, row.receipt_status, row.block_number, row.error, row.created_at,
+                   row.broadcast_at, row.mined_at)
+
+
+@dataclass
+class TickReport:
+    mined: list[OutboundTxView] = field(default_factory=list)
+    reverted: list[OutboundTxView] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)  # nonces
+    rebroadcast: list[str] = field(default_factory=list)  # tx hashes
+    bumped: list[OutboundTxView] = field(default_factory=list)  # the new attempts
+    filled: list[OutboundTxView] = field(default_factory=list)  # self-transfers created
+    stuck: list[tuple[int, str]] = field(default_factory=list)  # (nonce, why it could not be bumped)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not any((self.mined, self.reverted, self.dropped, self.rebroadcast, self.bumped, self.filled,
+                        self.stuck, self.errors))
+
+
+def _eth(wei: int) -> str:
+    return f"{Decimal(wei) / 10**18:f}"
+
+
+def _gwei(wei: int) -> str:
+    return f"{Decimal(wei) / 10**9:f}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def _cost(row: OutboundTx) -> int:
+    return row.value + row.gas_limit * row.max_fee_per_gas
+
+
+def _fees(row: OutboundTx) -> Fees:
+    return Fees(row.max_fee_per_gas, row.max_priority_fee_per_gas)
+
+
+def _ref(row: OutboundTx) -> OutboundTxRef:
+    return OutboundTxRef(row.id, row.chain_id, row.signer, row.nonce, row.attempt, row.tx_hash, row.purpose,
+                         row.transaction_id)
+
+
+def encode_approve(spender: str, amount: int) -> bytes:
+    return APPROVE_SELECTOR + abi_encode(["address", "uint256"], [to_checksum_address(spender), amount])
+
+
+def encode_allowance(owner: str, spender: str) -> bytes:
+    return ALLOWANCE_SELECTOR + abi_encode(["address", "address"],
+                                           [to_checksum_address(owner), to_checksum_address(spender)])
+
+
+async def list_outbound_txs(db: Database, transaction_id: str) -> list[OutboundTxView]:
+    """Every attempt stored for an order (all chains and signers), by chain, nonce and attempt."""
+    async with db.read() as s:
+        rows = (await s.scalars(
+            select(OutboundTx).where(OutboundTx.transaction_id == transaction_id.lower())
+            .order_by(OutboundTx.chain_id, OutboundTx.signer, OutboundTx.nonce, OutboundTx.attempt))).all()
+    return [OutboundTxView.of(r) for r in rows]
+
+
+# --------------------------------------------------------------------------------------------------
+# The submitter
+# --------------------------------------------------------------------------------------------------
+
+
+class TransactionSubmitter:
+    """Durable nonce allocation, broadcast, receipt tracking and fee bumps for one (chain, signer)."""
+
+    def __init__(
+        self,
+        db: Database,
+        rpc: ChainRpc,
+        account: LocalAccount,
+        fee_policy: FeePolicy | None = None,
+        *,
+        bump_after_seconds: float = 30.0,
+        gas_margin: Fraction = Fraction(6, 5),
+    ) -> None:
+        self.db = db
+        self.rpc = rpc
+        self.chain_id = rpc.expected_chain_id
+        self.fees = fee_policy or FeePolicy(rpc)
+        self.bump_after_seconds = bump_after_seconds
+        self.gas_margin = gas_margin
+        self._account = account
+        self.address = to_checksum_address(account.address)
+        self.signer = self.address.lower()
+        self._nonce_synced = False
+        self._tick_lock = asyncio.Lock()
+        self._stuck_warned: set[int] = set()
+
+    def __repr__(self) -> str:
+        return f"TransactionSubmitter(chain {self.chain_id}, {self.address})"
+
+    # ---------------------------------------------------------------- submit
+
+    async def submit(
+        self,
+        to: str,
+        data: bytes | str = b"",
+        value: int = 0,
+        *,
+        purpose: str,
+        transaction_id: str | None = None,
+        gas_limit: int | None = None,
+    ) -> OutboundTxRef:
+        """Allocate a nonce, sign, persist (committed), then broadcast. Returns the reference even when the
+        broadcast outcome is unknown (tick re-broadcasts). Raises SubmitError subclasses, or the RPC's
+        ExecutionReverted when gas estimation reverts, before anything is allocated."""
+        ref = await self._prepare(to, data, value, purpose=purpose, transaction_id=transaction_id,
+                                  gas_limit=gas_limit)
+        await self._broadcast(ref.id)
+        return ref
+
+    async def _prepare(
+        self,
+        to: str,
+        data: bytes | str = b"",
+        value: int = 0,
+        *,
+        purpose: str,
+        transaction_id: str | None = None,
+        gas_limit: int | None = None,
+    ) -> OutboundTxRef:
+        """Everything but the broadcast: the durable half of submit (state 'signed' when it returns)."""
+        if purpose not in TX_PURPOSES:
+            raise ValueError(f"unknown purpose {purpose!r}; expected one of {', '.join(TX_PURPOSES)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT256_MAX:
+            raise ValueError(f"value must be a uint256 int, got {value!r}")
+        if isinstance(data, str):
+            data = bytes.fromhex(data.removeprefix("0x"))
+        data = bytes(data)
+        to = to_checksum_address(to)
+        fees = await self.fees.suggest()
+        if fees.capped and fees.max_fee_per_gas < fees.base_fee:
+            raise FeesAboveCeiling(self.chain_id, fees, self.fees.ceiling_wei)
+        if gas_limit is None:
+            estimate = await self.rpc.estimate_gas(to, data, from_address=self.address, value=value or None)
+            product = estimate * self.gas_margin
+            gas_limit = -(-product.numerator // product.denominator)
+        elif gas_limit <= 0:
+            raise ValueError("gas_limit must be positive")
+        row = await self._persist_new(to=to, data=data, value=value, gas_limit=gas_limit, fees=fees,
+                                      purpose=purpose, transaction_id=transaction_id)
+        log.info("chain %s: %s nonce %d signed (%s) %s", self.chain_id, purpose, row.nonce, fees, row.tx_hash)
+        return _ref(row)
+
+    async def _persist_new(self, *, to: str, data: bytes, value: int, gas_limit: int, fees: Fees, purpose: str,
+                           transaction_id: str | None) -> OutboundTx:
+        async with self.db.write() as s:
+            nonce_row = await self._lock_nonce_row(s)
+            highest = await s.scalar(select(func.max(OutboundTx.nonce)).where(*self._mine()))
+            nonce = max(nonce_row.next_nonce, -1 if highest is None else highest + 1)
+            cost = value + gas_limit * fees.max_fee_per_gas
+            reserved = await self._reserved(s)
+            balance = await self.rpc.get_balance(self.address, "latest")
+            if cost > balance - reserved:
+                raise InsufficientGasBalance(self.chain_id, self.address, cost, balance, reserved)
+            row = self._sign(nonce, 0, to=to, data=data, value=value, gas_limit=gas_limit, fees=fees,
+                             purpose=purpose, transaction_id=transaction_id)
+            s.add(row)
+            nonce_row.next_nonce = nonce + 1
+            await s.flush()
+        self._nonce_synced = True  # only once the reconciled value is committed
+        return row
+
+    def _mine(self) -> tuple[Any, ...]:
+        return (OutboundTx.chain_id == self.chain_id, OutboundTx.signer == self.signer)
+
+    async def _lock_nonce_row(self, s: AsyncSession) -> SignerNonce:
+        """The signer_nonce row, locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already is).
+        Created from the chain's pending count on first use; moved up to it until a sync is committed."""
+        key = (self.chain_id, self.signer)
+        row = await s.get(SignerNonce, key, with_for_update=True)
+        if row is None or not self._nonce_synced:
+            pending = await self.rpc.get_transaction_count(self.address, "pending")
+            if row is None:
+                await insert_ignore(s, SignerNonce, [{"chain_id": self.chain_id, "signer": self.signer,
+                                                      "next_nonce": pending}])
+                row = await s.get(SignerNonce, key, with_for_update=True, populate_existing=True)
+                assert row is not None
+            if pending > row.next_nonce:
+                log.warning("chain %s: %s: chain pending nonce %d is ahead of stored next nonce %d "
+                            "(transactions sent outside this engine?); moving forward",
+                            self.chain_id, self.address, pending, row.next_nonce)
+                row.next_nonce = pending
+        return row
+
+    async def _reserved(self, s: AsyncSession, *, exclude_nonce: int | None = None) -> int:
+        """What our unmined nonces may still spend: per nonce the costliest live attempt."""
+        rows = (await s.scalars(select(OutboundTx).where(*self._mine(), OutboundTx.state.in_(LIVE_STATES)))).all()
+        per_nonce: dict[int, int] = {}
+        for r in rows:
+            if r.nonce != exclude_nonce:
+                per_nonce[r.nonce] = max(per_nonce.get(r.nonce, 0), _cost(r))
+        return sum(per_nonce.values())  # in Python: SUM over uint256 text is not exact on SQLite
+
+    def _sign(self, nonce: int, attempt: int, *, to: str, data: bytes, value: int, gas_limit: int, fees: Fees,
+              purpose: str, transaction_id: str | None) -> OutboundTx:
+        tx = {
+            "type": 2, "chainId": self.chain_id, "nonce": nonce, "to": to_checksum_address(to), "value": value,
+            "data": data, "gas": gas_limit, "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas, "accessList": [],
+        }
+        signed = self._account.sign_transaction(tx)
+        return OutboundTx(
+            chain_id=self.chain_id, signer=self.signer, nonce=nonce, attempt=attempt, purpose=purpose,
+            transaction_id=transaction_id.lower() if transaction_id else None, to_address=to.lower(), value=value,
+            data=data, gas_limit=gas_limit, max_fee_per_gas=fees.max_fee_per_gas,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas, raw_tx=bytes(signed.raw_transaction),
+            tx_hash=_hex(signed.hash), state="signed", created_at=_now(),
+        )
+
+    # ---------------------------------------------------------------- broadcast
+
+    async def _broadcast(self, row_id: int, report: TickReport | None = None) -> None:
+        """Send a stored attempt's raw bytes once and record the outcome."""
+        async with self.db.read() as s:
+            row = await s.get(OutboundTx, row_id)
+        if row is None or row.state not in LIVE_STATES:
+            return
+        try:
+            await self.rpc.send_raw_transaction(row.raw_tx)
+        except AlreadyKnown:
+            pass
+        except RpcUnavailable as exc:  # includes SendOutcomeUnknown: tick sends the same bytes again
+            log.warning("chain %s: broadcast of nonce %d attempt %d not confirmed (%s); will re-broadcast",
+                        self.chain_id, row.nonce, row.attempt, exc.detail)
+            await self._set_error(row_id, str(exc))
+            return
+        except NonceTooLow as exc:
+            await self._nonce_taken(row, exc, report)
+            return
+        except ReplacementUnderpriced as exc:
+            if row.state == "signed" and row.attempt > 0 and row.purpose != "self_transfer":
+                # A replacement the node finds too cheap never entered the pool: the next bump starts above it.
+                await self._mark(row_id, "dropped", f"replacement rejected: {exc.detail}")
+            else:
+                await self._set_error(row_id, str(exc))
+            return
+        except _RETRYABLE_REJECTIONS as exc:
+            log.warning("chain %s: nonce %d attempt %d rejected for now (%s); will retry",
+                        self.chain_id, row.nonce, row.attempt, exc.kind.value)
+            await self._set_error(row_id, str(exc))
+            return
+        except TxRejected as exc:
+            await self._rejected(row, exc, report)
+            return
+        except RpcError as exc:  # HTTP 401/403, malformed answer...: the stored bytes are sent again later
+            log.error("chain %s: broadcast of nonce %d attempt %d failed: %s", self.chain_id, row.nonce,
+                      row.attempt, exc)
+            await self._set_error(row_id, str(exc))
+            return
+        async with self.db.write() as s:
+            await s.execute(update(OutboundTx).where(OutboundTx.id == row_id, OutboundTx.state == "signed")
+                            .values(state="broadcast", broadcast_at=_now(), error=None))
+        log.info("chain %s: nonce %d attempt %d broadcast %s", self.chain_id, row.nonce, row.attempt, row.tx_hash)
+
+    async def _set_error(self, row_id: int, error: str) -> None:
+        async with self.db.write() as s:
+            await s.execute(update(OutboundTx).where(OutboundTx.id == row_id).values(error=error[:1000]))
+
+    async def _mark(self, row_id: int, state: str, error: str | None = None) -> None:
+        async with self.db.write() as s:
+            await s.execute(update(OutboundTx).where(OutboundTx.id == row_id, OutboundTx.state.in_(LIVE_STATES))
+                            .values(state=state, error=error[:1000] if error else None))
+
+    async def _nonce_taken(self, row: OutboundTx, exc: TxRejected, report: TickReport | None) -> None:
+        """The chain is past this nonce: one of our attempts mined (settle it) or someone else's did."""
+        log.warning("chain %s: nonce %d attempt %d: %s", self.chain_id, row.nonce, row.attempt, exc.kind.value)
+        await self._settle_nonces([row.nonce], report or TickReport())
+
+    async def _rejected(self, row: OutboundTx, exc: TxRejected, report: TickReport | None) -> None:
+        log.error("chain %s: nonce %d attempt %d (%s) rejected permanently: %s",
+                  self.chain_id, row.nonce, row.attempt, row.purpose, exc.kind.value)
+        if row.purpose == "self_transfer" or row.state != "signed":
+            # The filler itself: keep trying it (e.g. until funded). An attempt the node accepted before
+            # (a re-broadcast refused now, e.g. the balance moved) may still be in its pool: keep watching it.
+            await self._set_error(row.id, str(exc))
+            return
+        filler: OutboundTx | None = None
+        async with self.db.write() as s:
+            rows = await self._nonce_rows(s, row.nonce)
+            current = next((r for r in rows if r.id == row.id), None)
+            if current is None or current.state not in LIVE_STATES:
+                return
+            current.state, current.error = "failed", str(exc)[:1000]
+            if not any(r.state in LIVE_STATES + ("mined",) for r in rows if r.id != row.id) and not any(
+                    r.state == "failed" and r.receipt_status is not None for r in rows):
+                filler = await self._make_filler(s, row.nonce, rows)
+        if filler is not None:
+            log.warning("chain %s: nonce %d filled with a self-transfer %s", self.chain_id, row.nonce,
+                        filler.tx_hash)
+            if report is not None:
+                report.filled.append(OutboundTxView.of(filler))
+            await self._broadcast(filler.id, report)
+
+    async def _make_filler(self, s: AsyncSession, nonce: int, rows: Sequence[OutboundTx]) -> OutboundTx:
+        fees = await self.fees.suggest()
+        previous = [r for r in rows if r.state in LIVE_STATES]
+        if previous:  # something of ours may still sit in a pool at this nonce: outbid it
+            top = max(previous, key=lambda r: r.max_fee_per_gas)
+            fees = self.fees.bump(_fees(top), fees) or fees
+        filler = self._sign(nonce, max(r.attempt for r in rows) + 1 if rows else 0, to=self.address, data=b"",
+                            value=0, gas_limit=SELF_TRANSFER_GAS, fees=fees, purpose="self_transfer",
+                            transaction_id=rows[0].transaction_id if rows else None)
+        s.add(filler)
+        await s.flush()
+        return filler
+
+    async def _nonce_rows(self, s: AsyncSession, nonce: int) -> list[OutboundTx]:
+        return list((await s.scalars(
+            select(OutboundTx).where(*self._mine(), OutboundTx.nonce == nonce).order_by(OutboundTx.attempt)
+            .with_for_update())).all())
+
+    # ---------------------------------------------------------------- tick
+
+    async def tick(self) -> TickReport:
+        """Track receipts, re-broadcast, bump stuck nonces. Call it periodically (each new head)."""
+        async with self._tick_lock:
+            report = TickReport()
+            await self._tick(report, rebroadcast_all=False)
+            return report
+
+    async def _live_rows(self) -> list[OutboundTx]:
+        async with self.db.read() as s:
+            return list((await s.scalars(
+                select(OutboundTx).where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))
+                .order_by(OutboundTx.nonce, OutboundTx.attempt))).all())
+
+    async def _tick(self, report: TickReport, *, rebroadcast_all: bool) -> None:
+        live = await self._live_rows()
+        if not live:
+            return
+        settled = await self._settle_nonces(sorted({r.nonce for r in live}), report)
+        by_nonce: dict[int, list[OutboundTx]] = defaultdict(list)
+        for r in live:
+            if r.nonce not in settled:
+                by_nonce[r.nonce].append(r)
+        for nonce, attempts in sorted(by_nonce.items()):
+            for r in attempts:
+                if r.state == "signed" or rebroadcast_all:
+                    report.rebroadcast.append(r.tx_hash)
+                    await self._broadcast(r.id, report)
+            if await self._due_for_bump(nonce):
+                await self._bump(nonce, report)
+
+    async def _due_for_bump(self, nonce: int) -> bool:
+        """The newest live attempt is older than bump_after_seconds: in the pool since then without a receipt,
+        or refused for now (fee below the base fee, pool full...) since it was signed."""
+        async with self.db.read() as s:
+            newest = await s.scalar(select(OutboundTx).where(
+                *self._mine(), OutboundTx.nonce == nonce, OutboundTx.state.in_(LIVE_STATES))
+                .order_by(OutboundTx.attempt.desc()).limit(1))
+        if newest is None:
+            return False
+        if newest.state == "broadcast":
+            since = newest.broadcast_at or newest.created_at
+        elif newest.error is not None:
+            since = newest.created_at
+        else:
+            return False
+        return (_now() - since).total_seconds() >= self.bump_after_seconds
+
+    async def _settle_nonces(self, nonces: Iterable[int], report: TickReport) -> set[int]:
+        """Look up receipts of every live attempt of `nonces`; settle the mined ones and the ones the chain
+        has passed without any of our attempts. Returns the nonces settled."""
+        nonces = list(nonces)
+        if not nonces:
+            return set()
+        # Count first, receipts after: a nonce the count shows as used has its receipt by then.
+        latest = await self.rpc.get_transaction_count(self.address, "latest")
+        async with self.db.read() as s:
+            rows = (await s.scalars(select(OutboundTx).where(
+                *self._mine(), OutboundTx.nonce.in_(nonces), OutboundTx.state.in_(LIVE_STATES)))).all()
+        receipts = await asyncio.gather(*(self.rpc.get_transaction_receipt(r.tx_hash) for r in rows),
+                                        return_exceptions=True)
+        found: dict[int, tuple[OutboundTx, Any]] = {}
+        for r, receipt in zip(rows, receipts):
+            if isinstance(receipt, BaseException):
+                report.errors.append(f"receipt of {r.tx_hash}: {receipt}")
+                continue
+            if receipt is not None and _hex(receipt.tx_hash) == r.tx_hash:
+                found[r.nonce] = (r, receipt)
+        settled: set[int] = set()
+        for nonce in nonces:
+            if nonce in found:
+                row, receipt = found[nonce]
+                view = await self._settle(nonce, row.id, receipt)
+                if view is not None:
+                    (report.mined if view.receipt_status == 1 else report.reverted).append(view)
+                settled.add(nonce)
+            elif latest > nonce:
+                errors = [e for e in receipts if isinstance(e, BaseException)]
+                if errors:
+                    continue
+                # Nothing of ours has a receipt yet the chain is past the nonce: someone else used it.
+                await self._drop_nonce(nonce)
+                report.dropped.append(nonce)
+                settled.add(nonce)
+        return settled
+
+    async def _settle(self, nonce: int, winner_id: int, receipt: Any) -> OutboundTxView | None:
+        async with self.db.write() as s:
+            rows = await self._nonce_rows(s, nonce)
+            winner = next((r for r in rows if r.id == winner_id), None)
+            if winner is None or winner.state not in LIVE_STATES:
+                return None
+            winner.state = "mined" if receipt.status == 1 else "failed"
+            winner.receipt_status = receipt.status
+            winner.block_number = receipt.block_number
+            winner.block_hash = _hex(receipt.block_hash)
+            winner.mined_at = _now()
+            if receipt.status != 1:
+                winner.error = "reverted on chain"
+            for r in rows:
+                if r.id != winner_id and r.state in LIVE_STATES:
+                    r.state = "replaced"
+            view = OutboundTxView.of(winner)
+        log.log(logging.INFO if receipt.status == 1 else logging.WARNING,
+                "chain %s: nonce %d attempt %d (%s) %s in block %d: %s", self.chain_id, nonce, view.attempt,
+                view.purpose, "mined" if receipt.status == 1 else "REVERTED", receipt.block_number, view.tx_hash)
+        return view
+
+    async def _drop_nonce(self, nonce: int) -> None:
+        async with self.db.write() as s:
+            for r in await self._nonce_rows(s, nonce):
+                if r.state in LIVE_STATES:
+                    r.state = "dropped"
+                    r.error = "nonce used on chain by a transaction that is not ours"
+        log.warning("chain %s: %s nonce %d was used by another transaction; our attempts are dropped",
+                    self.chain_id, self.address, nonce)
+        self._nonce_synced = False  # the chain moved on without us: re-read its pending count
+        async with self.db.write() as s:  # never hand the nonce out again
+            row = await self._lock_nonce_row(s)
+            row.next_nonce = max(row.next_nonce, nonce + 1)
+        self._nonce_synced = True
+
+    async def _bump(self, nonce: int, report: TickReport) -> None:
+        current = await self.fees.suggest()
+        balance = await self.rpc.get_balance(self.address, "latest")
+        new: OutboundTx | None = None
+        async with self.db.write() as s:
+            rows = await self._nonce_rows(s, nonce)
+            live = [r for r in rows if r.state in LIVE_STATES]
+            if not live or any(r.state == "mined" or r.receipt_status is not None for r in rows):
+                return
+            template = max(live, key=lambda r: r.attempt)
+            top = max((r for r in rows if r.state in LIVE_STATES + ("dropped",)), key=lambda r: r.max_fee_per_gas)
+            fees = self.fees.bump(Fees(top.max_fee_per_gas, max(r.max_priority_fee_per_gas for r in rows)), current)
+            if fees is None:
+                why = f"fee ceiling {_gwei(self.fees.ceiling_wei)} gwei reached (at {_fees(top)})"
+            else:
+                cost = template.value + template.gas_limit * fees.max_fee_per_gas
+                available = balance - await self._reserved(s, exclude_nonce=nonce)
+                why = "" if cost <= available else (
+                    f"gas balance too low to bump: needs {_eth(cost)} ETH, {_eth(available)} ETH available")
+            if why:
+                level = logging.DEBUG if nonce in self._stuck_warned else logging.WARNING
+                self._stuck_warned.add(nonce)
+                log.log(level, "chain %s: nonce %d is stuck and cannot be bumped: %s", self.chain_id, nonce, why)
+                report.stuck.append((nonce, why))
+                return
+            self._stuck_warned.discard(nonce)
+            new = self._sign(nonce, max(r.attempt for r in rows) + 1, to=template.to_address, data=template.data,
+                             value=template.value, gas_limit=template.gas_limit, fees=fees,
+                             purpose=template.purpose, transaction_id=template.transaction_id)
+            s.add(new)
+            await s.flush()
+            view = OutboundTxView.of(new)
+        log.info("chain %s: nonce %d bumped to attempt %d (%s) %s", self.chain_id, nonce, view.attempt, fees,
+                 view.tx_hash)
+        report.bumped.append(view)
+        await self._broadcast(view.id, report)
+
+    # ---------------------------------------------------------------- reconcile
+
+    async def reconcile(self) -> TickReport:
+        """At start: fix the next nonce against the chain, fill nonce gaps, re-broadcast every live attempt,
+        settle what was mined or dropped meanwhile."""
+        async with self._tick_lock:
+            report = TickReport()
+            pending = await self.rpc.get_transaction_count(self.address, "pending")
+            fillers: list[OutboundTx] = []
+            async with self.db.write() as s:
+                self._nonce_synced = False
+                row = await self._lock_nonce_row(s)
+                highest = await s.scalar(select(func.max(OutboundTx.nonce)).where(*self._mine()))
+                if highest is not None and highest + 1 > row.next_nonce:
+                    row.next_nonce = highest + 1
+                for nonce in range(pending, row.next_nonce):
+                    rows = await self._nonce_rows(s, nonce)
+                    if not any(r.state in LIVE_STATES + ("mined",) or r.receipt_status is not None for r in rows):
+                        fillers.append(await self._make_filler(s, nonce, rows))
+            self._nonce_synced = True
+            for filler in fillers:
+                log.warning("chain %s: nonce gap at %d filled with a self-transfer", self.chain_id, filler.nonce)
+                report.filled.append(OutboundTxView.of(filler))
+            await self._tick(report, rebroadcast_all=True)
+            return report
+
+    # ---------------------------------------------------------------- queries
+
+    async def status(self, ref: OutboundTxRef) -> TxOutcome:
+        """The outcome of a submitted transaction (all attempts at its nonce), as stored (tick updates it)."""
+        async with self.db.read() as s:
+            rows = list((await s.scalars(select(OutboundTx).where(
+                OutboundTx.chain_id == ref.chain_id, OutboundTx.signer == ref.signer, OutboundTx.nonce == ref.nonce)
+                .order_by(OutboundTx.attempt))).all())
+        if not rows:
+            raise KeyError(f"no stored transaction for {ref}")
+        payload = rows if ref.purpose == "self_transfer" else [r for r in rows if r.purpose == ref.purpose]
+        newest = rows[-1]
+        for r in payload:
+            if r.state == "mined":
+                return TxOutcome(TxStatus.MINED, ref, r.tx_hash, r.block_number, r.block_hash, len(rows))
+            if r.receipt_status == 0:
+                return TxOutcome(TxStatus.REVERTED, ref, r.tx_hash, r.block_number, r.block_hash, len(rows),
+                                 r.error)
+        if any(r.state in LIVE_STATES for r in payload):
+            return TxOutcome(TxStatus.PENDING, ref, newest.tx_hash, attempts=len(rows),
+                             error=next((r.error for r in reversed(rows) if r.error), None))
+        error = next((r.error for r in reversed(payload) if r.error), None)
+        return TxOutcome(TxStatus.DROPPED, ref, newest.tx_hash, newest.block_number, newest.block_hash, len(rows),
+                         error)
+
+    async def transactions(self, transaction_id: str) -> list[OutboundTxView]:
+        """This chain and signer's attempts for an order (``list_outbound_txs`` for all chains)."""
+        return [v for v in await list_outbound_txs(self.db, transaction_id)
+                if v.chain_id == self.chain_id and v.signer == self.signer]
+
+    async def pending(self) -> list[OutboundTxView]:
+        return [OutboundTxView.of(r) for r in await self._live_rows()]
+
+    # ---------------------------------------------------------------- ERC20 approval
+
+    async def allowance(self, token: str, spender: str) -> int:
+        raw = await self.rpc.call(token, encode_allowance(self.address, spender))
+        (value,) = abi_decode(["uint256"], raw)
+        return value
+
+    async def ensure_approval(self, token: str, spender: str, minimum: int) -> OutboundTxRef | None:
+        """Approve `spender` for max uint256 of `token` when the allowance is below `minimum`. Returns the
+        approve transaction (an already pending identical one is reused), or None when nothing is needed."""
+        if await self.allowance(token, spender) >= minimum:
+            return None
+        data = encode_approve(spender, UINT256_MAX)
+        async with self.db.read() as s:
+            existing = (await s.scalars(select(OutboundTx).where(
+                *self._mine(), OutboundTx.purpose == "approve", OutboundTx.to_address == token.lower(),
+                OutboundTx.state.in_(LIVE_STATES)).order_by(OutboundTx.nonce, OutboundTx.attempt))).all()
+        for r in existing:
+            if r.data == data:
+                first = await self._first_attempt(r.nonce)
+                return first
+        return await self.submit(token, data, purpose="approve")
+
+    async def _first_attempt(self, nonce: int) -> OutboundTxRef:
+        async with self.db.read() as s:
+            row = await s.scalar(select(OutboundTx).where(*self._mine(), OutboundTx.nonce == nonce)
+                                 .order_by(OutboundTx.attempt).limit(1))
+        assert row is not None
+        return _ref(row)
+
+
+__all__ = [
+    "FeesAboveCeiling",
+    "InsufficientGasBalance",
+    "OutboundTxRef",
+    "OutboundTxView",
+    "SubmitError",
+    "TickReport",
+    "TransactionSubmitter",
+    "TxOutcome",
+    "TxStatus",
+    "encode_allowance",
+    "encode_approve",
+    "list_outbound_txs",
+]
