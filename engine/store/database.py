@@ -27,6 +27,7 @@ loop-bound): keep it on the engine's loop.
 """
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -148,7 +149,7 @@ class Database:
                 dbapi_connection.isolation_level = None
                 cursor = dbapi_connection.cursor()
                 try:
-                    cursor.execute("PRAGMA journal_mode=WAL")
+                    _switch_to_wal(dbapi_connection, cursor, busy_timeout)
                     cursor.execute("PRAGMA foreign_keys=ON")
                     if not write:
                         cursor.execute("PRAGMA query_only=ON")
@@ -274,6 +275,32 @@ class Database:
 
     def __repr__(self) -> str:
         return f"<Database {self.describe()}>"
+
+
+def _switch_to_wal(dbapi_connection: Any, cursor: Any, busy_timeout: float) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting up to ``busy_timeout`` for a concurrent switch.
+
+    On a file that is not in WAL mode yet (a brand-new one), the pragma reads the header and then
+    upgrades to a write lock to mark it WAL. If another connection is doing the same, SQLite
+    refuses that read-to-write upgrade with SQLITE_BUSY at once, without calling the busy handler
+    (deadlock avoidance), so two processes opening a new file together would fail spuriously.
+    Retry here instead: once the other connection has committed, the file is WAL and the pragma
+    only reads. On a file already in WAL mode the pragma never writes and never gets here.
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # incl. extended codes
+            if not busy or time.monotonic() + delay > deadline:
+                raise
+        # Sleep on the event loop (the connection is an aiosqlite one), not blocking it.
+        dbapi_connection.run_async(lambda _driver_connection: asyncio.sleep(delay))
+        delay = min(delay * 2, 0.05)
 
 
 def _redact(url: URL) -> str:

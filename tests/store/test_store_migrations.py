@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -72,3 +73,22 @@ async def test_two_processes_migrating_a_new_sqlite_file_together(tmp_path: Path
     finally:
         await first.close()
         await second.close()
+
+
+async def test_migrating_a_new_sqlite_file_waits_for_another_process_holding_its_lock(
+    tmp_path: Path,
+) -> None:
+    # Another process has the brand-new file (empty, not WAL yet) write-locked. SQLite refuses the
+    # WAL switch's read-to-write upgrade at once, without its busy handler; the store must wait for
+    # the lock like any writer, and without blocking the event loop (it releases the lock here).
+    path = tmp_path / "locked.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    db = Database.from_settings("sqlite", str(path))
+    try:
+        asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+        await db.migrate()
+        assert await _version(db) == _head()
+    finally:
+        await db.close()
+        other.close()
