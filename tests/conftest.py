@@ -91,3 +91,43 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     if leaked:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print(f"\nFAILED: the test suite left anvil processes running: {sorted(leaked)}")
+
+
+# Migrated databases on both backends: a fresh SQLite file per test; one PostgreSQL database per
+# session (pg_dsn) whose tables are truncated before each test.
+@pytest.fixture(scope="session")
+async def pg_database(pg_dsn: str):
+    from engine.store import Database
+
+    db = Database.from_settings("postgres", pg_dsn, pool_size=8)
+    await db.migrate()
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path):
+    from engine.store import Database
+
+    db = Database.from_settings("sqlite", str(tmp_path / "mmtui.db"))
+    await db.migrate()
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+async def postgres_db(pg_database):
+    from sqlalchemy import text
+
+    from engine.store.models import Base
+
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    async with pg_database.write() as session:
+        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return pg_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest):
+    """A migrated, empty database on each backend."""
+    return request.getfixturevalue(f"{request.param}_db")

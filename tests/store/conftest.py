@@ -5,45 +5,12 @@ whose tables are truncated before each test.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from engine.store import BridgeOrder, Database
-from engine.store.models import Base
-
-
-@pytest.fixture(scope="session")
-async def pg_database(pg_dsn: str) -> AsyncIterator[Database]:
-    db = Database.from_settings("postgres", pg_dsn)
-    await db.migrate()
-    yield db
-    await db.close()
-
-
-@pytest.fixture
-async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database.from_settings("sqlite", str(tmp_path / "store.db"))
-    await db.migrate()
-    yield db
-    await db.close()
-
-
-@pytest.fixture
-async def postgres_db(pg_database: Database) -> Database:
-    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    async with pg_database.write() as session:
-        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    return pg_database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest) -> Database:
-    """A migrated, empty database on each backend."""
-    return request.getfixturevalue(f"{request.param}_db")
 
 
 def _hex(byte: int, length: int) -> str:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import text
 
 from engine.chain.fees import FeeConfig, FeePolicy
 from engine.chain.rpc import ChainRpc, RetryPolicy
@@ -18,7 +16,6 @@ from engine.chain.submitter import TransactionSubmitter
 from engine.devnet.accounts import dev_account
 from engine.devnet.anvil import AnvilNode, start_anvil
 from engine.store import Database
-from engine.store.models import Base
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.05, max_delay=0.2)
 ANVIL_ACCOUNTS = 64
@@ -50,35 +47,6 @@ async def rpc(anvil_node: AnvilNode) -> AsyncIterator[ChainRpc]:
         yield client
     finally:
         await client.close()
-
-
-@pytest.fixture(scope="session")
-async def pg_database(pg_dsn: str) -> AsyncIterator[Database]:
-    db = Database.from_settings("postgres", pg_dsn, pool_size=8)
-    await db.migrate()
-    yield db
-    await db.close()
-
-
-@pytest.fixture
-async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database.from_settings("sqlite", str(tmp_path / "submitter.db"))
-    await db.migrate()
-    yield db
-    await db.close()
-
-
-@pytest.fixture
-async def postgres_db(pg_database: Database) -> Database:
-    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    async with pg_database.write() as session:
-        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    return pg_database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest) -> Database:
-    return request.getfixturevalue(f"{request.param}_db")
 
 
 @pytest.fixture
