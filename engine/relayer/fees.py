@@ -109,25 +109,6 @@ def fee_breakdown(
     )
 
 
-def fixed_fee(
-    dest_token_decimals: int,
-    dest_price_usd: Decimal,
-    origin_gas_price_wei: int,
-    dest_gas_price_wei: int,
-    origin_gas_estimate: int,
-    dest_gas_estimate: int,
-    native_price_usd_origin: Decimal,
-    native_price_usd_dest: Decimal,
-    multiplier: Decimal,
-) -> int:
-    """The fixed fee in dest token base units (see `fee_breakdown`)."""
-    return fee_breakdown(
-        dest_token_decimals, dest_price_usd, origin_gas_price_wei, dest_gas_price_wei,
-        origin_gas_estimate, dest_gas_estimate, native_price_usd_origin, native_price_usd_dest,
-        multiplier,
-    ).total
-
-
 def is_profitable(
     origin_amount: int,
     dest_amount: int,

@@ -3,7 +3,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from engine.relayer.fees import FeeBreakdown, fee_breakdown, fixed_fee, is_profitable
+from engine.relayer.fees import FeeBreakdown, fee_breakdown, is_profitable
 
 GWEI = 10**9
 
@@ -20,7 +20,7 @@ def usdc_fee(**overrides):
 
 def test_dest_fee_worked_example():
     # 30 gwei * 100k gas = 0.003 ETH; * 2600 USD = 7.8 USD = 7.8 USDC; * 1.25 = 9.75 USDC.
-    assert fixed_fee(**usdc_fee(dest_gas_price_wei=30 * GWEI)) == 9_750_000
+    assert fee_breakdown(**usdc_fee(dest_gas_price_wei=30 * GWEI)).total == 9_750_000
 
 
 def test_origin_plus_dest_breakdown():
@@ -36,19 +36,19 @@ def test_origin_plus_dest_breakdown():
 
 def test_fees_round_up_never_down():
     # 1 wei of gas at 2600 USD/ETH is 2.6e-15 USD = 2.6e-9 USDC base units: still one base unit.
-    assert fixed_fee(**usdc_fee(dest_gas_price_wei=1, dest_gas_estimate=1, multiplier=D(1))) == 1
+    assert fee_breakdown(**usdc_fee(dest_gas_price_wei=1, dest_gas_estimate=1, multiplier=D(1))).total == 1
     # 9.75 USD at 0.999 USD per token = 9.759759759... tokens = 9_759_759.76 base units -> 9_759_760.
-    assert fixed_fee(**usdc_fee(dest_gas_price_wei=30 * GWEI, dest_price_usd=D("0.999"))) == 9_759_760
+    assert fee_breakdown(**usdc_fee(dest_gas_price_wei=30 * GWEI, dest_price_usd=D("0.999"))).total == 9_759_760
     # Each component rounds up on its own: two 2.6e-9 components make 2 base units.
     both = usdc_fee(origin_gas_price_wei=1, origin_gas_estimate=1, dest_gas_price_wei=1,
                     dest_gas_estimate=1, multiplier=D(1))
-    assert fixed_fee(**both) == 2
+    assert fee_breakdown(**both).total == 2
 
 
 def test_native_dest_token_and_cheap_origin_gas_token():
     # Dest token is ETH itself (18 decimals): 0.003 ETH * 1.25 = 0.00375 ETH.
-    assert fixed_fee(**usdc_fee(dest_token_decimals=18, dest_price_usd=D(2600),
-                                dest_gas_price_wei=30 * GWEI)) == 3_750_000_000_000_000
+    assert fee_breakdown(**usdc_fee(dest_token_decimals=18, dest_price_usd=D(2600),
+                                    dest_gas_price_wei=30 * GWEI)).total == 3_750_000_000_000_000
     # Origin gas token at 0.5 USD: 100 gwei * 160k = 0.016 * 0.5 = 0.008 USD = 8000 USDC units.
     b = fee_breakdown(**usdc_fee(origin_gas_price_wei=100 * GWEI, native_price_usd_origin=D("0.5"),
                                  multiplier=D(1)))
@@ -66,7 +66,7 @@ def test_native_dest_token_and_cheap_origin_gas_token():
 ])
 def test_bad_inputs_are_refused(overrides, error):
     with pytest.raises(error):
-        fixed_fee(**usdc_fee(**overrides))
+        fee_breakdown(**usdc_fee(**overrides))
 
 
 def profitable(origin, dest, fee, off_o, off_d, od=6, dd=6):
