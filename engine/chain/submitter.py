@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -73,6 +73,7 @@ ALLOWANCE_SELECTOR = bytes.fromhex("dd62ed3e")
 SELF_TRANSFER_GAS = 21_000
 
 LIVE_STATES = ("signed", "broadcast")
+OnPersist = Callable[[AsyncSession, OutboundTx], Awaitable[None]]
 # Rejections that may pass later (fees, pool, a nonce gap being filled, an earlier attempt in the pool).
 _RETRYABLE_REJECTIONS = (FeeTooLow, PoolFull, NonceTooHigh, ReplacementUnderpriced)
 
@@ -287,12 +288,17 @@ class TransactionSubmitter:
         purpose: str,
         transaction_id: str | None = None,
         gas_limit: int | None = None,
+        on_persist: OnPersist | None = None,
     ) -> OutboundTxRef:
         """Allocate a nonce, sign, persist (committed), then broadcast. Returns the reference even when the
         broadcast outcome is unknown (tick re-broadcasts). Raises SubmitError subclasses, or the RPC's
-        ExecutionReverted when gas estimation reverts, before anything is allocated."""
+        ExecutionReverted when gas estimation reverts, before anything is allocated.
+
+        `on_persist(session, row)` runs inside the transaction that stores the signed attempt: what it
+        writes (e.g. the order's move to RelayStarted) commits together with the attempt, and if it
+        raises, nothing is stored, no nonce is used and nothing is broadcast."""
         ref = await self._prepare(to, data, value, purpose=purpose, transaction_id=transaction_id,
-                                  gas_limit=gas_limit)
+                                  gas_limit=gas_limit, on_persist=on_persist)
         await self._broadcast(ref.id)
         return ref
 
@@ -305,6 +311,7 @@ class TransactionSubmitter:
         purpose: str,
         transaction_id: str | None = None,
         gas_limit: int | None = None,
+        on_persist: OnPersist | None = None,
     ) -> OutboundTxRef:
         """Everything but the broadcast: the durable half of submit (state 'signed' when it returns)."""
         if purpose not in TX_PURPOSES:
@@ -325,12 +332,12 @@ class TransactionSubmitter:
         elif gas_limit <= 0:
             raise ValueError("gas_limit must be positive")
         row = await self._persist_new(to=to, data=data, value=value, gas_limit=gas_limit, fees=fees,
-                                      purpose=purpose, transaction_id=transaction_id)
+                                      purpose=purpose, transaction_id=transaction_id, on_persist=on_persist)
         log.info("chain %s: %s nonce %d signed (%s) %s", self.chain_id, purpose, row.nonce, fees, row.tx_hash)
         return _ref(row)
 
     async def _persist_new(self, *, to: str, data: bytes, value: int, gas_limit: int, fees: Fees, purpose: str,
-                           transaction_id: str | None) -> OutboundTx:
+                           transaction_id: str | None, on_persist: OnPersist | None = None) -> OutboundTx:
         async with self.db.write() as s:
             nonce_row = await self._lock_nonce_row(s)
             highest = await s.scalar(select(func.max(OutboundTx.nonce)).where(*self._mine()))
@@ -345,6 +352,8 @@ class TransactionSubmitter:
             s.add(row)
             nonce_row.next_nonce = nonce + 1
             await s.flush()
+            if on_persist is not None:
+                await on_persist(s, row)
         self._nonce_synced = True  # only once the reconciled value is committed
         return row
 

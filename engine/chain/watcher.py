@@ -28,8 +28,10 @@ Design
      nothing twice. If ``on_logs`` raises, the logs stay pending in memory and are delivered again
      (before anything newer) on the next round: within a process delivery is at-least-once and
      ordered, so ``on_logs`` MUST be idempotent (dedupe by transaction id / (tx hash, log index)).
-     Limitation: a process crash between the commit and the callback loses that delivery (the logs
-     are in ``chain_log``; ``redeliver_stored()`` re-reads them for a recovery pass).
+     A process crash between the commit and the callback loses that delivery (the logs are in
+     ``chain_log``; ``redeliver_stored()`` re-reads them): state that must not be lost is written by
+     ``on_stored(session, logs)`` instead, which runs INSIDE the storing transaction, so the logs and
+     what was derived from them commit together or not at all.
 * Only the bridge's own events (topic0 in ``BRIDGE_EVENTS``) are requested. A bridge log whose data
   does not decode, or a BridgeRequested whose request bytes do not decode (or whose transactionId is
   not keccak(request)), goes to ``dead_letter`` with the error and the raw log, in the same
@@ -83,6 +85,9 @@ class WatchedLog:
 
 OnLogs = Callable[[int, list[WatchedLog]], Awaitable[None] | None]
 OnReorg = Callable[[int, int, list[int]], Awaitable[None] | None]
+# Called INSIDE the write transaction that stores new logs: what it writes commits (or not) with them.
+OnStored = Callable[[Any, list[WatchedLog]], Awaitable[None]]
+OnHead = Callable[[BlockHeader], Awaitable[None] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +155,8 @@ class ChainWatcher:
         window: int = 128,
         on_logs: OnLogs | None = None,
         on_reorg: OnReorg | None = None,
+        on_stored: OnStored | None = None,
+        on_head: OnHead | None = None,
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
         header_concurrency: int = 8,
@@ -165,6 +172,8 @@ class ChainWatcher:
         self.window = window
         self.on_logs = on_logs
         self.on_reorg = on_reorg
+        self.on_stored = on_stored
+        self.on_head = on_head
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self._sem = asyncio.Semaphore(header_concurrency)
@@ -185,6 +194,10 @@ class ChainWatcher:
     @property
     def head(self) -> int | None:
         return self._head.number if self._head is not None else None
+
+    @property
+    def head_header(self) -> BlockHeader | None:
+        return self._head
 
     @property
     def cursor(self) -> int | None:
@@ -343,6 +356,8 @@ class ChainWatcher:
                     ))
                     log.warning("chain %s: log %s#%d in #%d dead-lettered: %s", self.chain_id,
                                 _hex(r.tx_hash)[:12], r.log_index, r.block_number, exc)
+            if fresh and self.on_stored is not None:
+                await self.on_stored(s, fresh)
             await self._store_headers(s, window_headers)
             await s.execute(delete(RecentBlock).where(RecentBlock.chain_id == self.chain_id,
                                                       RecentBlock.number <= end - self.window))
@@ -370,7 +385,8 @@ class ChainWatcher:
         rows = [dict(chain_id=self.chain_id, block_number=r.block_number, block_hash=_hex(r.block_hash),
                      tx_hash=_hex(r.tx_hash), log_index=r.log_index, address=r.address.lower(),
                      topic0=_hex(r.topics[0]) if r.topics else None, topics=[_hex(t) for t in r.topics],
-                     data=r.data, removed=r.removed)
+                     data=r.data, removed=r.removed,
+                     transaction_id=_hex(r.topics[1]) if len(r.topics) > 1 else None)
                 for r in raws]
         await insert_ignore(s, ChainLog, rows)
         # write transactions hold the lock (BEGIN IMMEDIATE / row locks): "before" is exact
@@ -480,6 +496,13 @@ class ChainWatcher:
                 continue
             self.consecutive_errors = 0
             self.last_error = None
+            if self.on_head is not None and self._head is not None:
+                try:
+                    await _maybe_await(self.on_head(self._head))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - a listener's failure must not stop the watcher
+                    log.exception("chain %s: on_head listener failed", self.chain_id)
             if caught_up:
                 await self._wait_head_or_stop(stop_event)
 

@@ -82,6 +82,7 @@ class ChainLog(Base):
     __table_args__ = (
         UniqueConstraint("chain_id", "tx_hash", "log_index"),
         Index(None, "chain_id", "block_number"),
+        Index(None, "transaction_id"),
     )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)
@@ -95,6 +96,8 @@ class ChainLog(Base):
     topics: Mapped[list[Any]] = mapped_column(JSON)  # all topics, lowercase hex strings
     data: Mapped[bytes] = mapped_column(LargeBinary)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The order a bridge event speaks of (its first indexed topic): an order's on-chain facts by one lookup.
+    transaction_id: Mapped[str | None] = mapped_column(Bytes32Hex())
     stored_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
@@ -141,6 +144,8 @@ class BridgeOrder(Base):
     relay_tx_hash: Mapped[str | None] = mapped_column(Bytes32Hex())
     prove_tx_hash: Mapped[str | None] = mapped_column(Bytes32Hex())
     claim_tx_hash: Mapped[str | None] = mapped_column(Bytes32Hex())
+    failures: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")  # of the current step
+    proof_time: Mapped[int | None] = mapped_column(BigInteger)  # origin chain time of our accepted proof
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
 

@@ -1,0 +1,109 @@
+"""One configured chain while the engine runs: its RPC, watcher and submitter, and what was last read
+from it (head, our balances, fees), refreshed on each new head."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+from engine.chain.fees import FeePolicy, Fees
+from engine.chain.rpc import BlockHeader, ChainRpc, RpcError
+from engine.chain.submitter import TransactionSubmitter
+from engine.chain.watcher import ChainWatcher
+from engine.config import ResolvedChain, ResolvedToken
+from engine.protocol import calls
+from engine.protocol.codec import NATIVE_TOKEN
+
+log = logging.getLogger(__name__)
+
+
+class LiveChain:
+    def __init__(self, config: ResolvedChain, rpc: ChainRpc, watcher: ChainWatcher,
+                 submitter: TransactionSubmitter, fee_policy: FeePolicy) -> None:
+        self.config = config
+        self.chain_id = config.chain_id
+        self.rpc = rpc
+        self.watcher = watcher
+        self.submitter = submitter
+        self.fee_policy = fee_policy
+        self.bridge = config.rfq_address
+        self.head: BlockHeader | None = None
+        self.head_seen_at: datetime | None = None
+        self.head_seen_monotonic: float | None = None
+        self.gas_balance: int | None = None
+        self.fees: Fees | None = None
+        self.token_balances: dict[str, int] = {}  # lowercase token address -> our balance
+        self.last_refresh_error: str | None = None
+        self.pending_transactions = 0
+        self._dispute_period: int | None = None
+
+    @property
+    def address(self) -> str:
+        return self.submitter.address
+
+    @property
+    def native_symbol(self) -> str:
+        return self.config.native_token
+
+    @property
+    def chain_time(self) -> int | None:
+        return self.head.timestamp if self.head is not None else None
+
+    def token(self, address: str) -> ResolvedToken | None:
+        return self.config.token_by_address(address)
+
+    def native_price_usd(self):
+        """The USD price of this chain's gas token, from the configured native token entry."""
+        token = self.config.token_by_address(NATIVE_TOKEN) or self.config.tokens.get(self.config.native_token)
+        return token.price_usd if token is not None else None
+
+    def gas_price_estimate(self) -> int:
+        """What one unit of gas costs now for the fee model: next base fee plus our tip."""
+        if self.fees is None:
+            return 0
+        return (self.fees.base_fee or 0) + self.fees.max_priority_fee_per_gas
+
+    def on_head(self, header: BlockHeader) -> None:
+        if self.head is None or header.hash != self.head.hash:
+            self.head = header
+            self.head_seen_at = datetime.now(UTC)
+            self.head_seen_monotonic = time.monotonic()
+
+    async def balance_of(self, token: str) -> int:
+        """Our on-chain balance of `token` (the native sentinel: the gas token), read now."""
+        if token.lower() == NATIVE_TOKEN.lower():
+            value = await self.rpc.get_balance(self.address, "latest")
+        else:
+            value = calls.decode_uint(await self.rpc.call(token, calls.encode_balance_of(self.address)))
+        self.token_balances[token.lower()] = value
+        return value
+
+    async def refresh(self) -> None:
+        """Gas balance, fees and every configured token balance, concurrently. Failures are kept for
+        the operator and retried on the next head; the last good values stay."""
+        tokens = [t.address for t in self.config.tokens.values()]
+        results = await asyncio.gather(
+            self.rpc.get_balance(self.address, "latest"), self.fee_policy.suggest(),
+            *(self.balance_of(t) for t in tokens), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        gas, fees = results[0], results[1]
+        if not isinstance(gas, BaseException):
+            self.gas_balance = gas
+        if not isinstance(fees, BaseException):
+            self.fees = fees
+        self.last_refresh_error = str(errors[0]) if errors else None
+        for e in errors:
+            if not isinstance(e, (RpcError, OSError, asyncio.TimeoutError)):
+                raise e
+
+    async def dispute_period(self) -> int:
+        if self._dispute_period is None:
+            self._dispute_period = calls.decode_uint(await self.rpc.call(self.bridge, calls.DISPUTE_PERIOD))
+        return self._dispute_period
+
+    @property
+    def head_age_seconds(self) -> float | None:
+        if self.head_seen_monotonic is None:
+            return None
+        return time.monotonic() - self.head_seen_monotonic

@@ -1,0 +1,721 @@
+"""The relayer's state machine, driven: each step reads stored facts and the chains, takes one
+decision (decisions.py), persists it with its trace (orders.py), and performs at most one side effect.
+
+Safety rules, and where they live:
+* An order is handled by one task at a time (per-order lock); the queue dedupes wake-ups.
+* Commitments: deciding CommittedPending, and moving an order out of the committed statuses because
+  its relay was mined (its funds left), both happen under the dest chain+token lock, and the balance
+  is read inside that lock. So the committable amount is never computed from a balance that still
+  holds funds an order has already spent, and two orders never commit the same funds.
+* relay/prove/claim: the move to RelayStarted/ProvePosting/ClaimPending is written in the SAME
+  database transaction that stores the signed transaction (submitter `on_persist`). A crash leaves
+  either both or neither, so a relay is never sent for an order that does not say so, and an order
+  that says RelayStarted always has its signed transaction to follow (re-broadcast by the submitter).
+* A failed relay is retried at most MAX_RELAY_FAILURES times, then refused; proves and claims are
+  retried with backoff for as long as it takes (our funds are out).
+* Chain time decides deadlines, exclusivity and the dispute period; wall time only paces retries.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from eth_utils import to_checksum_address
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.chain.live import LiveChain
+from engine.chain.rpc import ExecutionReverted, RpcError
+from engine.chain.submitter import OutboundTxRef, SubmitError, TxStatus
+from engine.config import MmtuiConfig, Route
+from engine.protocol import calls
+from engine.protocol.codec import BridgeRequest, decode_request
+from engine.protocol.events import (
+    BRIDGE_DEPOSIT_CLAIMED,
+    BRIDGE_DEPOSIT_REFUNDED,
+    BRIDGE_PROOF_PROVIDED,
+    BRIDGE_RELAYED,
+    BRIDGE_REQUESTED,
+)
+from engine.relayer.decisions import (
+    Decision,
+    Gate,
+    OrderFacts,
+    confirmations,
+    confirmations_gate,
+    evaluate_committed_confirmed,
+    evaluate_committed_pending,
+    evaluate_seen,
+)
+from engine.relayer.fees import fee_breakdown
+from engine.relayer.orders import OrderEvent, order_events, record, record_rollback, summary
+from engine.relayer.statuses import COMMITTED_STATUSES, OrderStatus, OriginBridgeStatus
+from engine.store import BridgeOrder, Database, OutboundTx
+from engine.units import format_units
+
+log = logging.getLogger(__name__)
+
+MAX_RELAY_FAILURES = 3
+MAX_STEPS_PER_WAKE = 12  # one wake-up walks an order through every step that is ready
+RETRY_BASE_SECONDS = 2.0
+RETRY_MAX_SECONDS = 60.0
+
+
+class _Conflict(Exception):
+    """The order moved while a transaction for it was being prepared: nothing was stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    status: OrderStatus
+    changed: bool
+    text: str
+
+
+OrderListener = Callable[[BridgeOrder], None]
+EventListener = Callable[[str, str], None]  # (level, text)
+
+
+def _gate(name: str, passed: bool, value: str, threshold: str, text: str) -> Gate:
+    return Gate(name, passed, value, threshold, text)
+
+
+def _short(txid: str) -> str:
+    return txid[:10]
+
+
+class Relayer:
+    def __init__(
+        self,
+        config: MmtuiConfig,
+        db: Database,
+        chains: Mapping[int, LiveChain],
+        relayer_address: str,
+        *,
+        is_armed: Callable[[], bool],
+        on_order: OrderListener | None = None,
+        on_event: EventListener | None = None,
+        workers: int = 8,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.chains = chains
+        self.relayer = to_checksum_address(relayer_address)
+        self.is_armed = is_armed
+        self.on_order = on_order or (lambda order: None)
+        self.on_event = on_event or (lambda level, text: None)
+        self.workers = workers
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._order_locks: dict[str, asyncio.Lock] = {}
+        self._commit_locks: dict[tuple[int, str], asyncio.Lock] = {}
+        self._retry_at: dict[str, float] = {}
+        self._stay_keys: dict[str, tuple[str, ...]] = {}  # the blockers last recorded for a waiting order
+        self.processed = 0
+        self.step_errors = 0
+
+    # ------------------------------------------------------------------ scheduling
+
+    def enqueue(self, transaction_id: str) -> None:
+        if transaction_id not in self._queued:
+            self._queued.add(transaction_id)
+            self._queue.put_nowait(transaction_id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        tasks = [asyncio.create_task(self._worker(stop), name=f"relayer-worker-{i}") for i in range(self.workers)]
+        try:
+            await stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _worker(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            txid = await self._queue.get()
+            self._queued.discard(txid)
+            if time.monotonic() < self._retry_at.get(txid, 0.0):
+                continue  # backing off after a failure; a later head wakes it again
+            try:
+                await self.advance(txid)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - one order's trouble must not stop the others
+                self.step_errors += 1
+                log.exception("order %s: step failed; will retry", _short(txid))
+                self._backoff(txid, 1)
+
+    def _backoff(self, txid: str, failures: int) -> None:
+        delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, failures - 1))
+        self._retry_at[txid] = time.monotonic() + delay
+
+    async def active_ids(self) -> list[str]:
+        """Every order not in a terminal status (the start-up recovery pass wakes them all)."""
+        terminal = [int(s) for s in OrderStatus if s.is_terminal]
+        async with self.db.read() as s:
+            return list((await s.scalars(select(BridgeOrder.transaction_id)
+                                         .where(BridgeOrder.status.not_in(terminal)))).all())
+
+    # ------------------------------------------------------------------ one order
+
+    async def advance(self, transaction_id: str, *, manual_relay: bool = False) -> StepResult:
+        """Walk the order through every step that is ready now. `manual_relay`: the operator asked
+        to relay this order, armed or not."""
+        lock = self._order_locks.setdefault(transaction_id, asyncio.Lock())
+        try:
+            async with lock:
+                result = StepResult(OrderStatus.Seen, False, "")
+                for _ in range(MAX_STEPS_PER_WAKE):
+                    step = await self._step(transaction_id, manual_relay)
+                    result = StepResult(step.status, result.changed or step.changed, step.text)
+                    if not step.changed or step.status.is_terminal:
+                        break
+                self.processed += 1
+                return result
+        finally:
+            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
+                self._order_locks.pop(transaction_id, None)
+
+    async def _load(self, transaction_id: str) -> BridgeOrder | None:
+        async with self.db.read() as s:
+            return await s.get(BridgeOrder, transaction_id)
+
+    async def _step(self, txid: str, manual_relay: bool) -> StepResult:
+        order = await self._load(txid)
+        if order is None:
+            raise KeyError(f"no order {txid}")
+        status = OrderStatus(order.status)
+        if status.is_terminal:
+            return StepResult(status, False, order.last_reason or "")
+        events = await self._events(txid)
+        lost = await self._check_lost(order, status, events)
+        if lost is not None:
+            return lost
+        handler = {
+            OrderStatus.Seen: self._decide_seen,
+            OrderStatus.NotEnoughInventory: self._decide_seen,
+            OrderStatus.CommittedPending: self._confirm,
+            OrderStatus.CommittedConfirmed: self._relay,
+            OrderStatus.RelayStarted: self._follow_relay,
+            OrderStatus.RelayCompleted: self._prove,
+            OrderStatus.ProvePosting: self._follow_prove,
+            OrderStatus.ProvePosted: self._claim,
+            OrderStatus.ClaimPending: self._follow_claim,
+        }[status]
+        return await handler(order, events, manual_relay)
+
+    async def _events(self, txid: str) -> list[OrderEvent]:
+        async with self.db.read() as s:
+            return await order_events(s, txid)
+
+    # ------------------------------------------------------------------ persistence
+
+    async def _save(self, txid: str, to_status: OrderStatus, reasons: tuple[Gate, ...] | list[Gate], *,
+                    chain_id: int, chain_time: int, expect: OrderStatus, tx_hash: str | None = None,
+                    rollback: bool = False, failures: int | None = None, **fields) -> StepResult:
+        """Write a decision if the order is still in `expect`. Staying with an unchanged reason writes
+        nothing: the trace shows changes, not heartbeats."""
+        text = summary(reasons)
+        # Staying for the same blockers is not news (their numbers move with every head): no write.
+        stay_key = tuple(sorted(str(g.name) for g in reasons if not g.passed))
+        staying = to_status == expect and not rollback and failures is None and not fields
+        if staying and self._stay_keys.get(txid) == stay_key:
+            return StepResult(expect, False, text)
+        async with self.db.write() as s:
+            order = await s.get(BridgeOrder, txid, with_for_update=True)
+            if order is None or order.status != int(expect):
+                current = OrderStatus(order.status) if order is not None else expect
+                return StepResult(current, order is not None and order.status != int(expect), "moved meanwhile")
+            if to_status == expect and order.last_reason == text and failures is None and not fields:
+                return StepResult(expect, False, text)
+            (record_rollback if rollback else record)(s, order, to_status, reasons, chain_id=chain_id,
+                                                      chain_time=chain_time, tx_hash=tx_hash)
+            if failures is not None:
+                order.failures = failures
+            elif to_status != expect and not rollback:
+                order.failures = 0
+            for key, value in fields.items():
+                setattr(order, key, value)
+            await s.flush()
+            snapshot = _detached(order)
+        if staying:
+            self._stay_keys[txid] = stay_key
+        else:
+            self._stay_keys.pop(txid, None)
+        self.on_order(snapshot)
+        if to_status != expect:
+            self._announce(snapshot, expect, to_status, text)
+        return StepResult(to_status, to_status != expect, text)
+
+    def _announce(self, order: BridgeOrder, old: OrderStatus, new: OrderStatus, text: str) -> None:
+        level = "info"
+        if new in (OrderStatus.RelayRaceLost, OrderStatus.DeadlineExceeded, OrderStatus.WillNotProcess):
+            level = "warning"
+        if new < old:
+            level = "warning"
+        msg = f"{_short(order.transaction_id)} {old.name} -> {new.name}: {text}"
+        log.info("order %s", msg)
+        self.on_event(level, msg)
+
+    def _persist_hook(self, txid: str, expect: OrderStatus, to_status: OrderStatus, reasons: list[Gate], *,
+                      chain_id: int, chain_time: int, tx_field: str | None):
+        """The submitter's on_persist: the order's move and the signed transaction commit together."""
+        captured: list[BridgeOrder] = []
+
+        async def hook(session: AsyncSession, row: OutboundTx) -> None:
+            order = await session.get(BridgeOrder, txid, with_for_update=True)
+            if order is None or order.status != int(expect):
+                raise _Conflict(f"order {txid} is no longer {expect.name}")
+            record(session, order, to_status, [*reasons, _gate("submit", True, row.tx_hash, "",
+                                                               f"{row.purpose} signed: nonce {row.nonce} {row.tx_hash}")],
+                   chain_id=chain_id, chain_time=chain_time, tx_hash=row.tx_hash)
+            if tx_field:
+                setattr(order, tx_field, row.tx_hash)
+            await session.flush()
+            captured.append(_detached(order))
+
+        return hook, captured
+
+    # ------------------------------------------------------------------ facts
+
+    def _chain(self, chain_id: int) -> LiveChain | None:
+        return self.chains.get(chain_id)
+
+    async def _check_lost(self, order: BridgeOrder, status: OrderStatus, events: list[OrderEvent]) -> StepResult | None:
+        """A refund ends the order whatever we did. Another relayer's BridgeRelayed (dest), ProofProvided
+        or Claimed (origin) ends it for us unless our relay is out (then its receipt decides: a
+        competitor's relay makes ours revert)."""
+        for e in events:
+            if e.name == BRIDGE_DEPOSIT_REFUNDED.name and e.chain_id == order.origin_chain_id:
+                gate = _gate("origin_status", False, "REFUNDED", "REQUESTED",
+                             f"refunded to the user on chain {e.chain_id} (tx {e.tx_hash[:12]})")
+                return await self._save(order.transaction_id, OrderStatus.Refunded, [gate],
+                                        **self._clock(order.origin_chain_id), expect=status)
+            if status >= OrderStatus.RelayStarted:
+                continue
+            if e.name in (BRIDGE_RELAYED.name, BRIDGE_PROOF_PROVIDED.name, BRIDGE_DEPOSIT_CLAIMED.name):
+                who = e.relayer
+                if who is not None and to_checksum_address(who) != self.relayer:
+                    short = f"{who[:6]}…{who[-4:]}"
+                    gate = _gate("race", False, short, "us",
+                                 f"{e.name} by {short} on chain {e.chain_id} (tx {e.tx_hash[:12]}): race lost")
+                    return await self._save(order.transaction_id, OrderStatus.RelayRaceLost, [gate],
+                                            **self._clock(e.chain_id), expect=status)
+        return None
+
+    def _clock(self, chain_id: int) -> dict[str, int]:
+        chain = self._chain(chain_id)
+        return {"chain_id": chain_id, "chain_time": (chain.chain_time or 0) if chain else 0}
+
+    def _commit_lock(self, chain_id: int, token: str) -> asyncio.Lock:
+        return self._commit_locks.setdefault((chain_id, token.lower()), asyncio.Lock())
+
+    async def _committed_dest(self, chain_id: int, token: str) -> int:
+        async with self.db.read() as s:
+            amounts = (await s.scalars(select(BridgeOrder.dest_amount).where(
+                BridgeOrder.dest_chain_id == chain_id, BridgeOrder.dest_token == token.lower(),
+                BridgeOrder.status.in_([int(x) for x in COMMITTED_STATUSES])))).all()
+        return sum(amounts)  # in Python: SUM over uint256 text is not exact on SQLite
+
+    # ------------------------------------------------------------------ Seen / NotEnoughInventory
+
+    def _route_refusal(self, request: BridgeRequest) -> Gate | None:
+        origin, dest = self._chain(request.origin_chain_id), self._chain(request.dest_chain_id)
+        route = (f"{request.origin_chain_id}:{request.origin_token[:8]}… -> "
+                 f"{request.dest_chain_id}:{request.dest_token[:8]}…")
+        if origin is None or dest is None:
+            missing = request.origin_chain_id if origin is None else request.dest_chain_id
+            return _gate("route", False, route, "configured chains", f"chain {missing} is not configured")
+        if origin.token(request.origin_token) is None or dest.token(request.dest_token) is None:
+            return _gate("route", False, route, "configured tokens", f"route {route}: token not configured")
+        return None
+
+    async def _decide_seen(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
+        status = OrderStatus(order.status)
+        request = decode_request(order.request)
+        refusal = self._route_refusal(request)
+        if refusal is not None:
+            return await self._save(order.transaction_id, OrderStatus.WillNotProcess, [refusal],
+                                    **self._clock(request.origin_chain_id), expect=status)
+        origin, dest = self.chains[request.origin_chain_id], self.chains[request.dest_chain_id]
+        if dest.head is None or origin.gas_balance is None or dest.gas_balance is None or origin.fees is None \
+                or dest.fees is None:
+            return StepResult(status, False, "waiting for the first head and balances of both chains")
+        origin_token, dest_token = origin.token(request.origin_token), dest.token(request.dest_token)
+        assert origin_token is not None and dest_token is not None
+        route = Route(request.origin_chain_id, request.origin_token, request.dest_chain_id, request.dest_token)
+        quotable = route in self.config.routes and route not in self.config.limits.disabled_routes
+        native_origin, native_dest = origin.native_price_usd(), dest.native_price_usd()
+        if native_origin is None or native_dest is None:
+            gate = _gate("prices", False, "missing", "configured",
+                         "no USD price for a chain's gas token: configure its native token")
+            return await self._save(order.transaction_id, status, [gate], **self._clock(dest.chain_id), expect=status)
+        fee = fee_breakdown(
+            dest_token.decimals, dest_token.price_usd, origin.gas_price_estimate(), dest.gas_price_estimate(),
+            origin.config.origin_gas_estimate, dest.config.dest_gas_estimate, native_origin, native_dest,
+            dest.config.fixed_fee_multiplier)
+        async with self._commit_lock(dest.chain_id, request.dest_token):
+            balance = await dest.balance_of(request.dest_token)
+            committed = await self._committed_dest(dest.chain_id, request.dest_token)
+            facts = OrderFacts(
+                request=request, origin_decimals=origin_token.decimals, dest_decimals=dest_token.decimals,
+                origin_symbol=origin_token.symbol, dest_symbol=dest_token.symbol, route_quotable=quotable,
+                max_relay_amount=origin_token.max_relay_amount, screened=False,
+                origin_gas_balance=origin.gas_balance, dest_gas_balance=dest.gas_balance,
+                origin_min_gas_token=origin.config.min_gas_token, dest_min_gas_token=dest.config.min_gas_token,
+                committable_dest=max(0, balance - committed), fee=fee,
+                offset_origin_bps=origin_token.quote_offset_bps, offset_dest_bps=dest_token.quote_offset_bps,
+                dest_chain_time=dest.chain_time or 0, deadline_buffer_s=dest.config.deadline_buffer_seconds,
+                relayer=self.relayer, origin_native_symbol=origin.native_symbol,
+                dest_native_symbol=dest.native_symbol)
+            decision = evaluate_seen(facts, status)
+            to_status = decision.next_status or status
+            return await self._save(order.transaction_id, to_status, decision.reasons,
+                                    **self._clock(dest.chain_id), expect=status)
+
+    # ------------------------------------------------------------------ CommittedPending
+
+    async def _origin_status(self, order: BridgeOrder) -> OriginBridgeStatus:
+        origin = self.chains[order.origin_chain_id]
+        raw = await origin.rpc.call(origin.bridge, calls.encode_bridge_statuses(order.transaction_id))
+        return OriginBridgeStatus(calls.decode_uint(raw))
+
+    async def _confirm(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
+        status = OrderStatus.CommittedPending
+        request = decode_request(order.request)
+        origin, dest = self.chains[order.origin_chain_id], self.chains[order.dest_chain_id]
+        requested = [e for e in events if e.name == BRIDGE_REQUESTED.name and e.chain_id == order.origin_chain_id]
+        head = origin.head.number if origin.head is not None else 0
+        # The stored log is canonical (the watcher rolls removed blocks back); no log: reorged away.
+        observed = confirmations(head, requested[-1].block_number) if requested else 0
+        origin_status = await self._origin_status(order)
+        decision = evaluate_committed_pending(
+            request, origin_status=origin_status, observed_confirmations=observed,
+            required_confirmations=origin.config.confirmations, dest_chain_time=dest.chain_time or 0,
+            deadline_buffer_s=dest.config.deadline_buffer_seconds)
+        reasons = list(decision.reasons)
+        if not requested:
+            reasons.append(_gate("origin_log", False, "missing", "stored",
+                                 f"BridgeRequested no longer on chain {order.origin_chain_id} (reorged away?)"))
+            if decision.next_status == OrderStatus.CommittedConfirmed:
+                decision = Decision(None, tuple(reasons))
+        return await self._save(order.transaction_id, decision.next_status or status, reasons,
+                                **self._clock(order.origin_chain_id), expect=status)
+
+    # ------------------------------------------------------------------ CommittedConfirmed -> relay
+
+    async def _relayed_by(self, order: BridgeOrder) -> str | None:
+        dest = self.chains[order.dest_chain_id]
+        raw = await dest.rpc.call(dest.bridge, calls.encode_bridge_relay_details(order.transaction_id))
+        return calls.decode_relay_details(raw).relayer
+
+    async def _relay(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
+        status = OrderStatus.CommittedConfirmed
+        request = decode_request(order.request)
+        dest = self.chains[order.dest_chain_id]
+        relayed_by = await self._relayed_by(order)
+        decision = evaluate_committed_confirmed(
+            request, relayer=self.relayer, relayed_by=relayed_by, dest_chain_time=dest.chain_time or 0,
+            deadline_buffer_s=dest.config.deadline_buffer_seconds)
+        clock = self._clock(dest.chain_id)
+        if decision.next_status == OrderStatus.RelayCompleted:
+            # Relayed by us in an earlier life (e.g. a database restored from backup): find that relay.
+            ours = self._our_relay(order, events)
+            async with self._commit_lock(dest.chain_id, request.dest_token):
+                return await self._save(order.transaction_id, OrderStatus.RelayCompleted, decision.reasons,
+                                        **clock, expect=status, tx_hash=ours, relay_tx_hash=ours)
+        if decision.next_status != OrderStatus.RelayStarted:
+            return await self._save(order.transaction_id, decision.next_status or status, decision.reasons,
+                                    **clock, expect=status)
+        reasons = list(decision.reasons)
+        if manual:
+            reasons.append(_gate("armed", True, "by hand", "armed", "relayed by hand by the operator"))
+        elif not self.is_armed():
+            reasons.append(_gate("armed", False, "disarmed", "armed", "DISARMED: would relay now (dry run)"))
+            return await self._save(order.transaction_id, status, reasons, **clock, expect=status)
+        else:
+            reasons.append(_gate("armed", True, "armed", "armed", "armed"))
+        value = request.dest_amount if request.is_native_dest else (request.zap_native or 0)
+        return await self._submit(order, dest, "relay", calls.encode_relay(order.request), value, status,
+                                  OrderStatus.RelayStarted, reasons, "relay_tx_hash")
+
+    async def _submit(self, order: BridgeOrder, chain: LiveChain, purpose: str, data: bytes, value: int,
+                      expect: OrderStatus, to_status: OrderStatus, reasons: list[Gate], tx_field: str) -> StepResult:
+        clock = self._clock(chain.chain_id)
+        hook, captured = self._persist_hook(order.transaction_id, expect, to_status, reasons,
+                                            chain_id=chain.chain_id, chain_time=clock["chain_time"],
+                                            tx_field=tx_field)
+        try:
+            await chain.submitter.submit(chain.bridge, data, value, purpose=purpose,
+                                         transaction_id=order.transaction_id, on_persist=hook)
+        except _Conflict:
+            return StepResult(expect, True, "moved meanwhile")
+        except ExecutionReverted as exc:
+            return await self._attempt_failed(order, expect, purpose, f"{purpose} would revert: {exc.detail}")
+        except SubmitError as exc:
+            gate = _gate(purpose, False, "not sent", "sent", f"{purpose} not sent: {exc}")
+            return await self._save(order.transaction_id, expect, [*reasons, gate], **clock, expect=expect)
+        if captured:
+            self.on_order(captured[0])
+            self._announce(captured[0], expect, to_status, f"{purpose} sent")
+        return StepResult(to_status, True, f"{purpose} sent")
+
+    async def _attempt_failed(self, order: BridgeOrder, status: OrderStatus, purpose: str, text: str) -> StepResult:
+        """A relay/prove/claim that reverted (at estimate or on chain) or was dropped: count it, back off.
+        A relay is refused after MAX_RELAY_FAILURES; a prove or claim is retried for as long as it takes."""
+        failures = order.failures + 1
+        self._backoff(order.transaction_id, failures)
+        origin_or_dest = order.dest_chain_id if purpose == "relay" else order.origin_chain_id
+        clock = self._clock(origin_or_dest)
+        gate = _gate(purpose, False, f"failure {failures}", "success", text)
+        if purpose == "relay" and failures >= MAX_RELAY_FAILURES and status == OrderStatus.CommittedConfirmed:
+            gate = _gate(purpose, False, f"failure {failures}", f"< {MAX_RELAY_FAILURES}",
+                         f"{text}; giving up after {failures} failures")
+            self.on_event("error", f"{_short(order.transaction_id)} relay failed {failures} times: {text}")
+            return await self._save(order.transaction_id, OrderStatus.WillNotProcess, [gate], **clock,
+                                    expect=status, failures=failures)
+        self.on_event("warning", f"{_short(order.transaction_id)} {text} (failure {failures})")
+        return await self._save(order.transaction_id, status, [gate], **clock, expect=status, failures=failures)
+
+    # ------------------------------------------------------------------ following our transactions
+
+    async def _latest_tx(self, txid: str, purpose: str, chain_id: int) -> OutboundTx | None:
+        async with self.db.read() as s:
+            return await s.scalar(select(OutboundTx).where(
+                OutboundTx.transaction_id == txid, OutboundTx.purpose == purpose, OutboundTx.chain_id == chain_id)
+                .order_by(OutboundTx.id.desc()).limit(1))
+
+    async def _outcome(self, chain: LiveChain, row: OutboundTx):
+        ref = OutboundTxRef(row.id, row.chain_id, row.signer, row.nonce, row.attempt, row.tx_hash, row.purpose,
+                            row.transaction_id)
+        return await chain.submitter.status(ref)
+
+    async def _follow_relay(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
+        status = OrderStatus.RelayStarted
+        dest = self.chains[order.dest_chain_id]
+        clock = self._clock(dest.chain_id)
+        row = await self._latest_tx(order.transaction_id, "relay", dest.chain_id)
+        if row is None:  # cannot happen (stored together); never guess that a relay was not sent
+            return StepResult(status, False, "no relay transaction stored")
+        outcome = await self._outcome(dest, row)
+        if outcome.status is TxStatus.PENDING:
+            return StepResult(status, False, f"relay pending {outcome.tx_hash}")
+        if outcome.status is TxStatus.MINED:
+            gate = _gate("relay", True, f"#{outcome.block_number}", "mined",
+                         f"relay mined in block #{outcome.block_number} on chain {dest.chain_id}")
+            request = decode_request(order.request)
+            async with self._commit_lock(dest.chain_id, request.dest_token):
+                result = await self._save(order.transaction_id, OrderStatus.RelayCompleted, [gate], **clock,
+                                          expect=status, tx_hash=outcome.tx_hash, relay_tx_hash=outcome.tx_hash)
+                dest.token_balances.pop(request.dest_token.lower(), None)
+            return result
+        # reverted or dropped: who relayed it, if anyone?
+        relayed_by = await self._relayed_by(order)
+        what = "reverted" if outcome.status is TxStatus.REVERTED else "was dropped"
+        if relayed_by == self.relayer:
+            gate = _gate("dest_relay", True, "us", "us", f"relay {what} but the order shows relayed by us")
+            return await self._save(order.transaction_id, OrderStatus.RelayCompleted, [gate], **clock, expect=status)
+        if relayed_by is not None:
+            short = f"{relayed_by[:6]}…{relayed_by[-4:]}"
+            gate = _gate("race", False, short, "us", f"our relay {what}: relayed by {short}: race lost")
+            return await self._save(order.transaction_id, OrderStatus.RelayRaceLost, [gate], **clock, expect=status)
+        failures = order.failures + 1
+        self._backoff(order.transaction_id, failures)
+        gate = _gate("relay", False, what, "mined", f"relay {outcome.tx_hash[:12]} {what}"
+                     + (f": {outcome.error}" if outcome.error else "") + f" (failure {failures})")
+        self.on_event("warning", f"{_short(order.transaction_id)} relay {what} (failure {failures})")
+        return await self._save(order.transaction_id, OrderStatus.CommittedConfirmed, [gate], **clock,
+                                expect=status, rollback=True, failures=failures)
+
+    # ------------------------------------------------------------------ RelayCompleted -> prove
+
+    def _our_relay(self, order: BridgeOrder, events: list[OrderEvent]) -> str | None:
+        for e in reversed(events):
+            if (e.name == BRIDGE_RELAYED.name and e.chain_id == order.dest_chain_id and e.relayer
+                    and to_checksum_address(e.relayer) == self.relayer):
+                return e.tx_hash
+        return None
+
+    async def _prove(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
+        status = OrderStatus.RelayCompleted
+        origin, dest = self.chains[order.origin_chain_id], self.chains[order.dest_chain_id]
+        if order.relay_tx_hash is None:
+            found = self._our_relay(order, events)
+            if found is None:
+                return StepResult(status, False, "relayed by us; waiting for our BridgeRelayed log to prove it")
+            return await self._save(order.transaction_id, status, [_gate(
+                "relay", True, found, "", f"our relay found on chain {dest.chain_id}: {found}")],
+                **self._clock(dest.chain_id), expect=status, relay_tx_hash=found)
+        receipt = await dest.rpc.get_transaction_receipt(order.relay_tx_hash)
+        if receipt is None or not self._receipt_relays(receipt, order.transaction_id):
+            if await self._relayed_by(order) == self.relayer:
+                return StepResult(status, False, "relay receipt not served yet")
+            gate = _gate("relay_receipt", False, "vanished", "mined",
+                         f"relay {order.relay_tx_hash[:12]} no longer on chain {dest.chain_id} (reorged)")
+            self.on_event("warning", f"{_short(order.transaction_id)} {gate.text}")
+            return await self._save(order.transaction_id, OrderStatus.CommittedConfirmed, [gate],
+                                    **self._clock(dest.chain_id), expect=status, rollback=True)
+        head = dest.head.number if dest.head is not None else 0
+        observed = confirmations(head, receipt.block_number)
+        conf = confirmations_gate(observed, dest.config.confirmations)
+        conf = Gate(conf.name, conf.passed, conf.value, conf.threshold, f"relay {conf.text}")
+        if not conf.passed:
+            return await self._save(order.transaction_id, status, [conf], **self._clock(dest.chain_id), expect=status)
+        data = calls.encode_prove(order.request, order.relay_tx_hash)
+        return await self._submit(order, origin, "prove", data, 0, status, OrderStatus.ProvePosting, [conf],
+                                  "prove_tx_hash")
+
+    def _receipt_relays(self, receipt, txid: str) -> bool:
+        """The receipt holds a BridgeRelayed of this order by us (our relay really landed)."""
+        if receipt.status != 1:
+            return False
+        want = bytes.fromhex(txid[2:])
+        for entry in receipt.logs:
+            if len(entry.topics) >= 3 and entry.topics[0] == BRIDGE_RELAYED.topic0 and entry.topics[1] == want:
+                return to_checksum_address(entry.topics[2][-20:]) == self.relayer
+        return False
+
+    async def _follow_prove(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
+        status = OrderStatus.ProvePosting
+        origin = self.chains[order.origin_chain_id]
+        clock = self._clock(origin.chain_id)
+        row = await self._latest_tx(order.transaction_id, "prove", origin.chain_id)
+        if row is None:
+            return StepResult(status, False, "no prove transaction stored")
+        outcome = await self._outcome(origin, row)
+        if outcome.status is TxStatus.PENDING:
+            return StepResult(status, False, f"prove pending {outcome.tx_hash}")
+        proof = calls.decode_proof_details(await origin.rpc.call(
+            origin.bridge, calls.encode_bridge_proofs(order.transaction_id)))
+        if proof.relayer == self.relayer:
+            gate = _gate("prove", True, f"#{outcome.block_number}", "mined",
+                         f"proof accepted at chain time {proof.timestamp} on chain {origin.chain_id}")
+            return await self._save(order.transaction_id, OrderStatus.ProvePosted, [gate], **clock, expect=status,
+                                    tx_hash=outcome.tx_hash, prove_tx_hash=outcome.tx_hash,
+                                    proof_time=proof.timestamp)
+        what = "mined but no proof of ours is recorded" if outcome.ok else (
+            "reverted" if outcome.status is TxStatus.REVERTED else "was dropped")
+        failures = order.failures + 1
+        self._backoff(order.transaction_id, failures)
+        gate = _gate("prove", False, what, "proved", f"prove {outcome.tx_hash[:12]} {what} (failure {failures}); "
+                     "will prove again")
+        self.on_event("warning", f"{_short(order.transaction_id)} {gate.text}")
+        return await self._save(order.transaction_id, OrderStatus.RelayCompleted, [gate], **clock, expect=status,
+                                rollback=True, failures=failures)
+
+    # ------------------------------------------------------------------ ProvePosted -> claim
+
+    async def _claim(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
+        status = OrderStatus.ProvePosted
+        origin = self.chains[order.origin_chain_id]
+        clock = self._clock(origin.chain_id)
+        origin_status = await self._origin_status(order)
+        if origin_status == OriginBridgeStatus.REQUESTED:  # our proof was disputed
+            gate = _gate("origin_status", False, "REQUESTED", "RELAYER_PROVED",
+                         "proof disputed: origin status back to REQUESTED; will prove again")
+            self.on_event("warning", f"{_short(order.transaction_id)} {gate.text}")
+            return await self._save(order.transaction_id, OrderStatus.RelayCompleted, [gate], **clock,
+                                    expect=status, rollback=True)
+        if origin_status == OriginBridgeStatus.RELAYER_CLAIMED:
+            return await self._claimed(order, events, status)
+        period = await origin.dispute_period()
+        now = origin.chain_time or 0
+        ready_at = (order.proof_time or 0) + period + 1  # strictly more than the period
+        if now < ready_at:
+            gate = _gate("dispute_period", False, f"{now - (order.proof_time or 0)} s", f"> {period} s",
+                         f"dispute period: {ready_at - now} s to go (chain time)")
+            return await self._save(order.transaction_id, status, [gate], **clock, expect=status)
+        try:
+            await origin.rpc.call(origin.bridge, calls.encode_can_claim(order.transaction_id, self.relayer))
+        except ExecutionReverted as exc:  # canClaim reverts instead of returning false
+            gate = _gate("can_claim", False, "reverts", "true", f"canClaim reverts: {exc.detail}")
+            return await self._save(order.transaction_id, status, [gate], **clock, expect=status)
+        gate = _gate("can_claim", True, "true", "true", f"dispute period over ({period} s); canClaim true")
+        return await self._submit(order, origin, "claim", calls.encode_claim(order.request, self.relayer), 0,
+                                  status, OrderStatus.ClaimPending, [gate], "claim_tx_hash")
+
+    async def _claimed(self, order: BridgeOrder, events: list[OrderEvent], status: OrderStatus) -> StepResult:
+        clock = self._clock(order.origin_chain_id)
+        claims = [e for e in events if e.name == BRIDGE_DEPOSIT_CLAIMED.name and e.chain_id == order.origin_chain_id]
+        claimer = claims[-1].relayer if claims else None
+        if claimer is not None and to_checksum_address(claimer) != self.relayer:
+            gate = _gate("race", False, claimer, "us", f"claimed by {claimer[:6]}…{claimer[-4:]}: race lost")
+            return await self._save(order.transaction_id, OrderStatus.RelayRaceLost, [gate], **clock, expect=status)
+        tx = claims[-1].tx_hash if claims else None
+        gate = _gate("claim", True, "claimed", "claimed", f"claimed on chain {order.origin_chain_id}")
+        return await self._save(order.transaction_id, OrderStatus.ClaimCompleted, [gate], **clock, expect=status,
+                                tx_hash=tx)
+
+    async def _follow_claim(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
+        status = OrderStatus.ClaimPending
+        origin = self.chains[order.origin_chain_id]
+        clock = self._clock(origin.chain_id)
+        row = await self._latest_tx(order.transaction_id, "claim", origin.chain_id)
+        if row is None:
+            return StepResult(status, False, "no claim transaction stored")
+        outcome = await self._outcome(origin, row)
+        if outcome.status is TxStatus.PENDING:
+            return StepResult(status, False, f"claim pending {outcome.tx_hash}")
+        if outcome.ok:
+            request = decode_request(order.request)
+            amount = request.origin_amount + request.origin_fee_amount
+            token = origin.token(request.origin_token)
+            shown = format_units(amount, token.decimals, token.symbol) if token else str(amount)
+            gate = _gate("claim", True, f"#{outcome.block_number}", "mined",
+                         f"claimed {shown} in block #{outcome.block_number} on chain {origin.chain_id}")
+            return await self._save(order.transaction_id, OrderStatus.ClaimCompleted, [gate], **clock, expect=status,
+                                    tx_hash=outcome.tx_hash, claim_tx_hash=outcome.tx_hash)
+        if await self._origin_status(order) == OriginBridgeStatus.RELAYER_CLAIMED:
+            return await self._claimed(order, events, status)
+        failures = order.failures + 1
+        self._backoff(order.transaction_id, failures)
+        what = "reverted" if outcome.status is TxStatus.REVERTED else "was dropped"
+        gate = _gate("claim", False, what, "mined", f"claim {outcome.tx_hash[:12]} {what} (failure {failures}); "
+                     "will claim again")
+        self.on_event("warning", f"{_short(order.transaction_id)} {gate.text}")
+        return await self._save(order.transaction_id, OrderStatus.ProvePosted, [gate], **clock, expect=status,
+                                rollback=True, failures=failures)
+
+    # ------------------------------------------------------------------ reorgs
+
+    async def on_reorg(self, chain_id: int, ancestor: int) -> list[str]:
+        """The chain replaced the blocks above `ancestor`: an order whose request was in them and whose
+        relay was not sent goes back to Seen (its commitment released); it moves on again only if the
+        request reappears on the new fork and gets its confirmations. Idempotent."""
+        pre_relay = [int(s) for s in (OrderStatus.CommittedPending, OrderStatus.CommittedConfirmed,
+                                      OrderStatus.NotEnoughInventory)]
+        moved: list[str] = []
+        async with self.db.write() as s:
+            orders = (await s.scalars(select(BridgeOrder).where(
+                BridgeOrder.origin_chain_id == chain_id, BridgeOrder.origin_block_number > ancestor,
+                BridgeOrder.status.in_(pre_relay)).with_for_update())).all()
+            chain = self._chain(chain_id)
+            for order in orders:
+                gate = _gate("origin_log", False, "reorged", "canonical",
+                             f"origin block #{order.origin_block_number} on chain {chain_id} reorged away "
+                             f"(fork at #{ancestor})")
+                if OrderStatus(order.status) == OrderStatus.NotEnoughInventory:
+                    record(s, order, OrderStatus.NotEnoughInventory, [gate], chain_id=chain_id,
+                           chain_time=(chain.chain_time or 0) if chain else 0)
+                else:
+                    record_rollback(s, order, OrderStatus.Seen, [gate], chain_id=chain_id,
+                                    chain_time=(chain.chain_time or 0) if chain else 0)
+                moved.append(order.transaction_id)
+            await s.flush()
+            detached = [_detached(o) for o in orders]
+        for order in detached:
+            self.on_order(order)
+            self.on_event("warning", f"{_short(order.transaction_id)} {order.last_reason}")
+        return moved
+
+
+def _detached(order: BridgeOrder) -> BridgeOrder:
+    """A plain copy of the row's columns, safe to hand out after the session closes."""
+    copy = BridgeOrder()
+    for column in BridgeOrder.__table__.columns:
+        setattr(copy, column.key, getattr(order, column.key))
+    return copy
+
