@@ -9,9 +9,9 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test setup tools contracts clean
 
-## demo: a live 3-chain devnet with the project's contracts and simulated users placing orders
+## demo: a 3-chain devnet with simulated users, and the relay engine (armed) relaying their orders
 demo: setup
-	$(BIN)/mmtui devnet --dir $(DEVNET_DIR) --traffic
+	$(BIN)/mmtui --no-ui --devnet --dir $(DEVNET_DIR) --traffic --arm
 
 ## test: the whole suite against real anvil chains, SQLite and PostgreSQL
 test: setup

@@ -122,12 +122,21 @@ class Engine:
         self.heartbeat_at = self.started_at
         self.fatal_error: str | None = None
         self._started = False
+        self._closed = False
         self._dead_letters: Counter[int] = Counter()
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Everything before the loops run; raises EngineError with an operator sentence."""
+        """Everything before the loops run; raises EngineError with an operator sentence (and then
+        has closed what it opened)."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _start(self) -> None:
         try:
             await self.db.migrate()
         except Exception as exc:  # noqa: BLE001 - any storage failure is fatal at start, said plainly
@@ -137,8 +146,8 @@ class Engine:
         for chain in self.chains.values():
             try:
                 await chain.rpc.verify_chain_id()
-            except RpcError as exc:
-                raise EngineError(f"chain {chain.chain_id}: {exc}") from None
+            except RpcError as exc:  # its text names the chain
+                raise EngineError(str(exc)) from None
         await self._count_orders()
         for chain in self.chains.values():
             report = await chain.submitter.reconcile()
@@ -202,8 +211,10 @@ class Engine:
             done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
             for t in done:
                 if t in loops and t.exception() is not None:
-                    self.fatal_error = f"{t.get_name()}: {t.exception()}"
-                    raise EngineError(f"engine loop {t.get_name()} failed: {t.exception()}")
+                    exc = t.exception()
+                    self.fatal_error = f"{t.get_name()}: {exc}"
+                    log.error("engine loop %s failed", t.get_name(), exc_info=exc)
+                    raise EngineError(f"engine loop {t.get_name()} failed: {exc}") from exc
         finally:
             self._stop.set()
             for t in (waiter, stopper):
@@ -220,8 +231,9 @@ class Engine:
     async def close(self) -> None:
         for chain in self.chains.values():
             await chain.rpc.close()
-        if self._owns_db:
+        if self._owns_db and not self._closed:
             await self.db.close()
+        self._closed = True
 
     # ------------------------------------------------------------------ chain events
 
@@ -334,8 +346,7 @@ class Engine:
 
     def _event(self, level: str, text: str) -> None:
         self._events.appendleft(EventView(datetime.now(UTC), level, text))
-        if level != "info":
-            log.log(logging.WARNING if level == "warning" else logging.ERROR, "%s", text)
+        log.log({"info": logging.INFO, "warning": logging.WARNING}.get(level, logging.ERROR), "%s", text)
         self._feed.bump()
 
     def snapshot(self) -> EngineSnapshot:

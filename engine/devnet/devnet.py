@@ -19,6 +19,7 @@ from engine.devnet.deployer import DEVNET_TOKENS, NATIVE, ChainDeployer, ChainDe
 FIRST_CHAIN_ID = 31337
 DEFAULT_CHAINS = 3
 KEYSTORE_FILE = "relayer.keystore.json"
+DATABASE_FILE = "mmtui.db"
 KEYSTORE_PASSWORD_ENV = "MMTUI_KEYSTORE_PASSWORD"
 # The devnet relayer key is anvil's public dev key #1; its keystore password is public too.
 DEVNET_KEYSTORE_PASSWORD = "devnet"
@@ -89,6 +90,7 @@ def start_devnet(settings: DevnetSettings) -> Devnet:
         if settings.block_time:
             for node in devnet.nodes:
                 node.rpc("evm_setIntervalMining", [settings.block_time])
+        discard_previous_database(settings.directory)
         write_keystore(settings.directory)
         write_manifest(devnet)
         write_config(devnet)
@@ -96,6 +98,14 @@ def start_devnet(settings: DevnetSettings) -> Devnet:
         devnet.stop()
         raise
     return devnet
+
+
+def discard_previous_database(directory: Path) -> None:
+    """New chains start from genesis: a database an earlier devnet left here describes blocks, nonces
+    and orders that no longer exist (its watchers would find every stored block reorged away)."""
+    database = directory / DATABASE_FILE
+    for stale in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm", "-journal"))):
+        stale.unlink(missing_ok=True)
 
 
 def write_keystore(directory: Path) -> None:
@@ -165,7 +175,7 @@ def devnet_config(devnet: Devnet) -> dict:
             ]
     return {
         "name": "devnet",
-        "database": {"type": "sqlite", "dsn": "mmtui.db"},
+        "database": {"type": "sqlite", "dsn": DATABASE_FILE},
         "signer": {"type": "keystore", "path": KEYSTORE_FILE, "password_env": KEYSTORE_PASSWORD_ENV},
         "rebalance_interval": "30s",
         "base_chain_config": {

@@ -122,22 +122,36 @@ class TrafficGenerator:
         kind = kind or self.rng.choices(list(self.mix), weights=list(self.mix.values()))[0]
         origin, dest = self.rng.sample(sorted(self.chains), 2)
         symbol = self.rng.choice(sorted(ORDER_SIZES))
-        user = self.rng.choice(self.users)
         origin_amount = self._amount(symbol, kind)
         dest_amount = self._dest_amount(symbol, origin_amount, kind)
         min_period = self.manifest["min_deadline_period"]
-        now = self._chain_time(origin)
-        deadline = now + (min_period + 5 if kind == "short_deadline" else max(min_period, 3600) + 60)
+        deadline_in = min_period + 5 if kind == "short_deadline" else max(min_period, 3600) + 60
+        exclusive_to = self.competitor if kind == "exclusive_other" else None
+        tx_hash = self.send_bridge(origin, dest, symbol, origin_amount, dest_amount, deadline_in,
+                                   exclusive_to=exclusive_to)
+        return kind, origin, dest, symbol, origin_amount, dest_amount, tx_hash
+
+    def send_bridge(self, origin: int, dest: int, symbol: str, origin_amount: int, dest_amount: int,
+                    deadline_in: int, *, exclusive_to: str | None = None,
+                    exclusivity_seconds: int = EXCLUSIVITY_SECONDS, user: str | None = None) -> bytes:
+        """One user's bridge transaction as specified (deadline relative to the origin's chain time)."""
+        user = user or self.rng.choice(self.users)
+        deadline = self._chain_time(origin) + deadline_in
         params = (dest, user, user, self.chains[origin]["tokens"][symbol], self.chains[dest]["tokens"][symbol],
                   origin_amount, dest_amount, False, deadline)
         bridge = self.bridge(origin)
         value = origin_amount if symbol == "ETH" else 0
-        if kind == "exclusive_other":
-            fn = bridge.functions.bridgeV2(params, (self.competitor, EXCLUSIVITY_SECONDS, b"devnet-quote", 0, b""))
+        if exclusive_to is not None:
+            fn = bridge.functions.bridgeV2(params, (exclusive_to, exclusivity_seconds, b"devnet-quote", 0, b""))
         else:
             fn = bridge.functions.bridge(params)
-        tx_hash = fn.transact({"from": user, "value": value})
-        return kind, origin, dest, symbol, origin_amount, dest_amount, tx_hash
+        return fn.transact({"from": user, "value": value})
+
+    def place_order(self, origin: int, dest: int, symbol: str, origin_amount: int, dest_amount: int,
+                    deadline_in: int = 3700, *, kind: str = "custom", **kwargs) -> PlacedOrder:
+        """Place one order exactly as specified and wait for its BridgeRequested log."""
+        tx_hash = self.send_bridge(origin, dest, symbol, origin_amount, dest_amount, deadline_in, **kwargs)
+        return self._settle(kind, origin, dest, symbol, origin_amount, dest_amount, tx_hash)
 
     def _settle(self, kind: str, origin: int, dest: int, symbol: str, origin_amount: int, dest_amount: int,
                 tx_hash: bytes) -> PlacedOrder:
@@ -149,7 +163,7 @@ class TrafficGenerator:
                             origin_amount, dest_amount, request)
         if kind == "competitor_fills":
             with self._competitor_lock:
-                self._competitor_relay(dest, request)
+                self.competitor_relay(dest, request)
         return order
 
     def _request_from(self, receipt) -> bytes:
@@ -158,7 +172,7 @@ class TrafficGenerator:
                 return decode_event([bytes(t) for t in log["topics"]], bytes(log["data"])).args["request"]
         raise TrafficError("bridge receipt has no BridgeRequested log")
 
-    def _competitor_relay(self, dest: int, request: bytes) -> None:
+    def competitor_relay(self, dest: int, request: bytes) -> None:
         self._approve_competitor()
         req = decode_request(request)
         value = req.dest_amount if req.dest_token == NATIVE_TOKEN else 0

@@ -256,9 +256,7 @@ class Relayer:
             level = "warning"
         if new < old:
             level = "warning"
-        msg = f"{_short(order.transaction_id)} {old.name} -> {new.name}: {text}"
-        log.info("order %s", msg)
-        self.on_event(level, msg)
+        self.on_event(level, f"{_short(order.transaction_id)} {old.name} -> {new.name}: {text}")
 
     def _persist_hook(self, txid: str, expect: OrderStatus, to_status: OrderStatus, reasons: list[Gate], *,
                       chain_id: int, chain_time: int, tx_field: str | None):
@@ -341,6 +339,11 @@ class Relayer:
             return await self._save(order.transaction_id, OrderStatus.WillNotProcess, [refusal],
                                     **self._clock(request.origin_chain_id), expect=status)
         origin, dest = self.chains[request.origin_chain_id], self.chains[request.dest_chain_id]
+        if not any(e.name == BRIDGE_REQUESTED.name and e.chain_id == order.origin_chain_id for e in events):
+            gate = _gate("origin_log", False, "missing", "stored",
+                         f"BridgeRequested no longer on chain {order.origin_chain_id} (reorged away?)")
+            return await self._save(order.transaction_id, status, [gate], **self._clock(origin.chain_id),
+                                    expect=status)
         if dest.head is None or origin.gas_balance is None or dest.gas_balance is None or origin.fees is None \
                 or dest.fees is None:
             return StepResult(status, False, "waiting for the first head and balances of both chains")
