@@ -6,7 +6,6 @@ every operator action, `order_detail(transaction_id)` for one order's whole hist
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -97,6 +96,44 @@ class ChainView:
     priority_fee_wei: int | None
     pending_transactions: int = 0
     dead_letters: int = 0
+    base_fee_history: tuple[tuple[int, int], ...] = ()  # (block number, base fee wei), oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerView:
+    """One circuit-breaker rule (filled by the breaker issue; the pane shows an honest empty state)."""
+
+    name: str
+    kind: str
+    scope: str  # "global", "chain 31337", "token USDC", "route 31337:USDC -> 31338:USDC"
+    state: str  # "ok" | "tripped"
+    value: str
+    threshold: str
+    since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RebalanceView:
+    """A rebalance proposal or transfer (filled by the rebalancing issue)."""
+
+    id: int
+    symbol: str
+    origin_chain_id: int
+    dest_chain_id: int
+    amount: int
+    decimals: int
+    state: str  # "proposed" | "pending" | "done" | "rejected" | "failed"
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ArmingCheck:
+    """One item of the safe arming sequence (runbook), live."""
+
+    name: str
+    ok: bool
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +174,8 @@ class EngineSnapshot:
     orders: tuple[OrderView, ...]  # active orders and the most recent finished ones, newest first
     order_counts: dict[OrderStatus, int] = field(default_factory=dict)  # every stored order
     events: tuple[EventView, ...] = ()  # newest first
+    breakers: tuple[BreakerView, ...] = ()
+    rebalances: tuple[RebalanceView, ...] = ()
     fatal_error: str | None = None
 
 
@@ -189,6 +228,30 @@ class Unfreeze(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class ApproveRebalance(Command):
+    rebalance_id: int = 0
+
+    def args(self) -> dict[str, object]:
+        return {"rebalance_id": self.rebalance_id}
+
+
+@dataclass(frozen=True, slots=True)
+class RejectRebalance(Command):
+    rebalance_id: int = 0
+
+    def args(self) -> dict[str, object]:
+        return {"rebalance_id": self.rebalance_id}
+
+
+@dataclass(frozen=True, slots=True)
+class ResetBreaker(Command):
+    name: str = ""
+
+    def args(self) -> dict[str, object]:
+        return {"name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
 class RelayOrder(Command):
     """Relay one chosen order now, armed or not (the operator's hand on a single order)."""
 
@@ -206,10 +269,16 @@ class CommandResult:
 
 
 class EngineClient(Protocol):
-    def snapshot(self) -> EngineSnapshot: ...
+    """What a UI holds. Implementations: the engine itself (same loop), `mmtui.client`'s in-process
+    client (engine on its own thread and loop), a fake for tests."""
 
-    def changes(self) -> AsyncIterator[int]: ...
+    async def snapshot(self) -> EngineSnapshot: ...
 
     async def execute(self, command: Command) -> CommandResult: ...
 
     async def order_detail(self, transaction_id: str) -> OrderDetail | None: ...
+
+    async def arming_checks(self) -> tuple[ArmingCheck, ...]: ...
+
+    async def list_orders(self, *, statuses: tuple[OrderStatus, ...] = (), text: str = "", offset: int = 0,
+                          limit: int = 200) -> tuple[OrderView, ...]: ...

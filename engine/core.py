@@ -22,7 +22,9 @@ from eth_utils import to_checksum_address
 from sqlalchemy import func, select
 
 from engine.api import (
+    ApproveRebalance,
     Arm,
+    ArmingCheck,
     ChainView,
     Command,
     CommandResult,
@@ -33,7 +35,9 @@ from engine.api import (
     InventoryView,
     OrderDetail,
     OrderView,
+    RejectRebalance,
     RelayOrder,
+    ResetBreaker,
     TransactionView,
     TransitionView,
     Unfreeze,
@@ -61,13 +65,6 @@ _PENDING_IN = frozenset({OrderStatus.RelayCompleted, OrderStatus.ProvePosting, O
 
 class EngineError(RuntimeError):
     """A fatal start-up or runtime problem, worded for the operator."""
-
-
-@dataclass(frozen=True, slots=True)
-class ArmingCheck:
-    name: str
-    ok: bool
-    detail: str
 
 
 class _ChangeFeed:
@@ -350,6 +347,8 @@ class Engine:
         self._feed.bump()
 
     def snapshot(self) -> EngineSnapshot:
+        """The current view. Call it on the engine's loop (a client on another thread goes through
+        mmtui.client, which runs it there)."""
         orders = sorted(self._orders.values(), key=lambda v: v.created_at, reverse=True)
         chains = tuple(self._chain_view(c) for c in self.chains.values())
         return EngineSnapshot(
@@ -369,7 +368,8 @@ class Engine:
             gas_balance=c.gas_balance, min_gas_token=c.config.min_gas_token,
             base_fee_wei=c.fees.base_fee if c.fees else None,
             priority_fee_wei=c.fees.max_priority_fee_per_gas if c.fees else None,
-            pending_transactions=c.pending_transactions, dead_letters=self._dead_letters.get(c.chain_id, 0))
+            pending_transactions=c.pending_transactions, dead_letters=self._dead_letters.get(c.chain_id, 0),
+            base_fee_history=tuple(c.base_fee_history))
 
     def _inventory(self) -> tuple[InventoryView, ...]:
         committed: Counter[tuple[int, str]] = Counter()
@@ -390,6 +390,21 @@ class Engine:
     def changes(self) -> AsyncIterator[int]:
         return self._feed.subscribe()
 
+    async def list_orders(self, *, statuses: tuple[OrderStatus, ...] = (), text: str = "", offset: int = 0,
+                          limit: int = 200) -> tuple[OrderView, ...]:
+        """Stored orders, newest first, beyond the live view: the UI pages through history with it.
+        `text` matches the start of a transactionId, sender or recipient."""
+        q = select(BridgeOrder).order_by(BridgeOrder.created_at.desc(), BridgeOrder.transaction_id)
+        if statuses:
+            q = q.where(BridgeOrder.status.in_([int(x) for x in statuses]))
+        needle = text.strip().lower()
+        if needle:
+            q = q.where(BridgeOrder.transaction_id.startswith(needle) | BridgeOrder.origin_sender.startswith(needle)
+                        | BridgeOrder.dest_recipient.startswith(needle))
+        async with self.db.read() as s:
+            rows = (await s.scalars(q.offset(max(0, offset)).limit(max(1, min(limit, 5000))))).all()
+        return tuple(self._view(r) for r in rows)
+
     async def order_detail(self, transaction_id: str) -> OrderDetail | None:
         order, transitions, txs = await load_history(self.db, transaction_id.lower())
         if order is None:
@@ -405,7 +420,7 @@ class Engine:
 
     # ------------------------------------------------------------------ the operator's door
 
-    async def arming_checks(self) -> list[ArmingCheck]:
+    async def arming_checks(self) -> tuple[ArmingCheck, ...]:
         """The runbook's safe arming sequence, as far as this engine knows it."""
         checks = []
         try:
@@ -424,7 +439,7 @@ class Engine:
             gas_ok = c.gas_balance is not None and c.gas_balance >= c.config.min_gas_token
             checks.append(ArmingCheck(f"chain {c.chain_id} gas", gas_ok,
                                       f"gas balance {c.gas_balance} wei vs min_gas_token {c.config.min_gas_token} wei"))
-        return checks
+        return tuple(checks)
 
     async def execute(self, command: Command) -> CommandResult:
         """Validate and perform one operator command; every command, accepted or refused, is journaled."""
@@ -461,6 +476,10 @@ class Engine:
             return True, "withdrawals UNFROZEN"
         if isinstance(command, RelayOrder):
             return await self._relay_one(command.transaction_id)
+        if isinstance(command, (ApproveRebalance, RejectRebalance)):
+            return False, "no rebalance with that id (rebalancing is not configured)"
+        if isinstance(command, ResetBreaker):
+            return False, f"no tripped breaker named {command.name!r}"
         return False, f"unknown command {command.name}"
 
     async def _relay_one(self, transaction_id: str) -> tuple[bool, str]:

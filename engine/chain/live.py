@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from datetime import UTC, datetime
 
 from engine.chain.fees import FeePolicy, Fees
@@ -16,6 +17,8 @@ from engine.protocol import calls
 from engine.protocol.codec import NATIVE_TOKEN
 
 log = logging.getLogger(__name__)
+
+BASE_FEE_HISTORY = 120  # heads kept for the gas chart
 
 
 class LiveChain:
@@ -37,6 +40,7 @@ class LiveChain:
         self.last_refresh_error: str | None = None
         self.pending_transactions = 0
         self._dispute_period: int | None = None
+        self.base_fee_history: deque[tuple[int, int]] = deque(maxlen=BASE_FEE_HISTORY)
 
     @property
     def address(self) -> str:
@@ -92,6 +96,8 @@ class LiveChain:
             self.gas_balance = gas
         if not isinstance(fees, BaseException):
             self.fees = fees
+            if self.head is not None and (not self.base_fee_history or self.base_fee_history[-1][0] != self.head.number):
+                self.base_fee_history.append((self.head.number, fees.base_fee))
         self.last_refresh_error = str(errors[0]) if errors else None
         for e in errors:
             if not isinstance(e, (RpcError, OSError, asyncio.TimeoutError)):
