@@ -114,7 +114,7 @@ def confirmations(head_block: int, log_block: int) -> int:
     return max(0, head_block - log_block)
 
 
-def _short(address: str) -> str:
+def short_address(address: str) -> str:
     return f"{address[:6]}…{address[-4:]}"
 
 
@@ -150,11 +150,11 @@ def exclusivity_gate(request: BridgeRequest, relayer: str, dest_chain_time: int)
         return Gate(GateName.exclusivity, True, "us", threshold,
                     f"exclusive to us until {end} (dest chain time)")
     if request.exclusive_for_other(relayer, dest_chain_time):
-        return Gate(GateName.exclusivity, False, _short(holder), threshold,
-                    f"exclusive to {_short(holder)} for {end - dest_chain_time + 1} s more "
+        return Gate(GateName.exclusivity, False, short_address(holder), threshold,
+                    f"exclusive to {short_address(holder)} for {end - dest_chain_time + 1} s more "
                     "(dest chain time)")
-    return Gate(GateName.exclusivity, True, _short(holder), threshold,
-                f"exclusivity of {_short(holder)} ended at {end} (dest chain time {dest_chain_time})")
+    return Gate(GateName.exclusivity, True, short_address(holder), threshold,
+                f"exclusivity of {short_address(holder)} ended at {end} (dest chain time {dest_chain_time})")
 
 
 def confirmations_gate(observed: int, required: int) -> Gate:
@@ -348,7 +348,7 @@ def evaluate_committed_confirmed(
         relay_gate = Gate(GateName.dest_relay, False, "us", "none", f"already relayed by us on chain {chain}")
         on_relayed = OrderStatus.RelayCompleted
     else:
-        who = _short(to_checksum_address(relayed_by))
+        who = short_address(to_checksum_address(relayed_by))
         relay_gate = Gate(GateName.dest_relay, False, who, "none",
                           f"relayed by {who} on chain {chain}: race lost")
         on_relayed = OrderStatus.RelayRaceLost

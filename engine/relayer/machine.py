@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.chain.live import LiveChain
 from engine.chain.rpc import ExecutionReverted, RpcError
-from engine.chain.submitter import OutboundTxRef, SubmitError, TxStatus
+from engine.chain.submitter import OutboundTxRef, SubmitError, TxOutcome, TxStatus
 from engine.config import MmtuiConfig, Route
 from engine.protocol import calls
 from engine.protocol.codec import BridgeRequest, decode_request
@@ -41,7 +41,6 @@ from engine.protocol.events import (
     BRIDGE_REQUESTED,
 )
 from engine.relayer.decisions import (
-    Decision,
     Gate,
     OrderFacts,
     confirmations,
@@ -49,6 +48,7 @@ from engine.relayer.decisions import (
     evaluate_committed_confirmed,
     evaluate_committed_pending,
     evaluate_seen,
+    short_address,
 )
 from engine.relayer.fees import fee_breakdown
 from engine.relayer.orders import OrderEvent, order_events, record, record_rollback, summary
@@ -85,6 +85,7 @@ def _gate(name: str, passed: bool, value: str, threshold: str, text: str) -> Gat
 
 def _short(txid: str) -> str:
     return txid[:10]
+
 
 
 class Relayer:
@@ -194,6 +195,12 @@ class Relayer:
         lost = await self._check_lost(order, status, events)
         if lost is not None:
             return lost
+        if status in (OrderStatus.CommittedPending, OrderStatus.CommittedConfirmed) \
+                and not self._request_stored(order, events):
+            # The reorg handler runs before the watcher deletes the removed logs, so an order can be
+            # re-committed from a log about to vanish: whoever sees it gone releases the commitment.
+            return await self._save(txid, OrderStatus.Seen, [self._request_gone(order)],
+                                    **self._clock(order.origin_chain_id), expect=status, rollback=True)
         handler = {
             OrderStatus.Seen: self._decide_seen,
             OrderStatus.NotEnoughInventory: self._decide_seen,
@@ -297,12 +304,22 @@ class Relayer:
             if e.name in (BRIDGE_RELAYED.name, BRIDGE_PROOF_PROVIDED.name, BRIDGE_DEPOSIT_CLAIMED.name):
                 who = e.relayer
                 if who is not None and to_checksum_address(who) != self.relayer:
-                    short = f"{who[:6]}…{who[-4:]}"
+                    short = short_address(who)
                     gate = _gate("race", False, short, "us",
                                  f"{e.name} by {short} on chain {e.chain_id} (tx {e.tx_hash[:12]}): race lost")
                     return await self._save(order.transaction_id, OrderStatus.RelayRaceLost, [gate],
                                             **self._clock(e.chain_id), expect=status)
         return None
+
+    @staticmethod
+    def _request_stored(order: BridgeOrder, events: list[OrderEvent]) -> bool:
+        """The order's BridgeRequested is among the stored logs (the watcher keeps only canonical ones)."""
+        return any(e.name == BRIDGE_REQUESTED.name and e.chain_id == order.origin_chain_id for e in events)
+
+    @staticmethod
+    def _request_gone(order: BridgeOrder) -> Gate:
+        return _gate("origin_log", False, "missing", "stored",
+                     f"BridgeRequested no longer on chain {order.origin_chain_id} (reorged away?)")
 
     def _clock(self, chain_id: int) -> dict[str, int]:
         chain = self._chain(chain_id)
@@ -339,11 +356,9 @@ class Relayer:
             return await self._save(order.transaction_id, OrderStatus.WillNotProcess, [refusal],
                                     **self._clock(request.origin_chain_id), expect=status)
         origin, dest = self.chains[request.origin_chain_id], self.chains[request.dest_chain_id]
-        if not any(e.name == BRIDGE_REQUESTED.name and e.chain_id == order.origin_chain_id for e in events):
-            gate = _gate("origin_log", False, "missing", "stored",
-                         f"BridgeRequested no longer on chain {order.origin_chain_id} (reorged away?)")
-            return await self._save(order.transaction_id, status, [gate], **self._clock(origin.chain_id),
-                                    expect=status)
+        if not self._request_stored(order, events):
+            return await self._save(order.transaction_id, status, [self._request_gone(order)],
+                                    **self._clock(origin.chain_id), expect=status)
         if dest.head is None or origin.gas_balance is None or dest.gas_balance is None or origin.fees is None \
                 or dest.fees is None:
             return StepResult(status, False, "waiting for the first head and balances of both chains")
@@ -392,19 +407,13 @@ class Relayer:
         origin, dest = self.chains[order.origin_chain_id], self.chains[order.dest_chain_id]
         requested = [e for e in events if e.name == BRIDGE_REQUESTED.name and e.chain_id == order.origin_chain_id]
         head = origin.head.number if origin.head is not None else 0
-        # The stored log is canonical (the watcher rolls removed blocks back); no log: reorged away.
-        observed = confirmations(head, requested[-1].block_number) if requested else 0
+        observed = confirmations(head, requested[-1].block_number)  # _step checked the log is stored
         origin_status = await self._origin_status(order)
         decision = evaluate_committed_pending(
             request, origin_status=origin_status, observed_confirmations=observed,
             required_confirmations=origin.config.confirmations, dest_chain_time=dest.chain_time or 0,
             deadline_buffer_s=dest.config.deadline_buffer_seconds)
         reasons = list(decision.reasons)
-        if not requested:
-            reasons.append(_gate("origin_log", False, "missing", "stored",
-                                 f"BridgeRequested no longer on chain {order.origin_chain_id} (reorged away?)"))
-            if decision.next_status == OrderStatus.CommittedConfirmed:
-                decision = Decision(None, tuple(reasons))
         return await self._save(order.transaction_id, decision.next_status or status, reasons,
                                 **self._clock(order.origin_chain_id), expect=status)
 
@@ -491,21 +500,27 @@ class Relayer:
                 OutboundTx.transaction_id == txid, OutboundTx.purpose == purpose, OutboundTx.chain_id == chain_id)
                 .order_by(OutboundTx.id.desc()).limit(1))
 
-    async def _outcome(self, chain: LiveChain, row: OutboundTx):
+    async def _settled_outcome(self, order: BridgeOrder, purpose: str, chain: LiveChain,
+                               status: OrderStatus) -> TxOutcome | StepResult:
+        """Our latest `purpose` transaction's final outcome, or a StepResult to stay while there is none."""
+        row = await self._latest_tx(order.transaction_id, purpose, chain.chain_id)
+        if row is None:
+            return StepResult(status, False, f"no {purpose} transaction stored")
         ref = OutboundTxRef(row.id, row.chain_id, row.signer, row.nonce, row.attempt, row.tx_hash, row.purpose,
                             row.transaction_id)
-        return await chain.submitter.status(ref)
+        outcome = await chain.submitter.status(ref)
+        if outcome.status is TxStatus.PENDING:
+            return StepResult(status, False, f"{purpose} pending {outcome.tx_hash}")
+        return outcome
 
     async def _follow_relay(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
         status = OrderStatus.RelayStarted
         dest = self.chains[order.dest_chain_id]
         clock = self._clock(dest.chain_id)
-        row = await self._latest_tx(order.transaction_id, "relay", dest.chain_id)
-        if row is None:  # cannot happen (stored together); never guess that a relay was not sent
-            return StepResult(status, False, "no relay transaction stored")
-        outcome = await self._outcome(dest, row)
-        if outcome.status is TxStatus.PENDING:
-            return StepResult(status, False, f"relay pending {outcome.tx_hash}")
+        # No stored relay cannot happen (stored together with the status); never guess it was not sent.
+        outcome = await self._settled_outcome(order, "relay", dest, status)
+        if isinstance(outcome, StepResult):
+            return outcome
         if outcome.status is TxStatus.MINED:
             gate = _gate("relay", True, f"#{outcome.block_number}", "mined",
                          f"relay mined in block #{outcome.block_number} on chain {dest.chain_id}")
@@ -522,7 +537,7 @@ class Relayer:
             gate = _gate("dest_relay", True, "us", "us", f"relay {what} but the order shows relayed by us")
             return await self._save(order.transaction_id, OrderStatus.RelayCompleted, [gate], **clock, expect=status)
         if relayed_by is not None:
-            short = f"{relayed_by[:6]}…{relayed_by[-4:]}"
+            short = short_address(relayed_by)
             gate = _gate("race", False, short, "us", f"our relay {what}: relayed by {short}: race lost")
             return await self._save(order.transaction_id, OrderStatus.RelayRaceLost, [gate], **clock, expect=status)
         failures = order.failures + 1
@@ -585,12 +600,9 @@ class Relayer:
         status = OrderStatus.ProvePosting
         origin = self.chains[order.origin_chain_id]
         clock = self._clock(origin.chain_id)
-        row = await self._latest_tx(order.transaction_id, "prove", origin.chain_id)
-        if row is None:
-            return StepResult(status, False, "no prove transaction stored")
-        outcome = await self._outcome(origin, row)
-        if outcome.status is TxStatus.PENDING:
-            return StepResult(status, False, f"prove pending {outcome.tx_hash}")
+        outcome = await self._settled_outcome(order, "prove", origin, status)
+        if isinstance(outcome, StepResult):
+            return outcome
         proof = calls.decode_proof_details(await origin.rpc.call(
             origin.bridge, calls.encode_bridge_proofs(order.transaction_id)))
         if proof.relayer == self.relayer:
@@ -645,7 +657,7 @@ class Relayer:
         claims = [e for e in events if e.name == BRIDGE_DEPOSIT_CLAIMED.name and e.chain_id == order.origin_chain_id]
         claimer = claims[-1].relayer if claims else None
         if claimer is not None and to_checksum_address(claimer) != self.relayer:
-            gate = _gate("race", False, claimer, "us", f"claimed by {claimer[:6]}…{claimer[-4:]}: race lost")
+            gate = _gate("race", False, claimer, "us", f"claimed by {short_address(claimer)}: race lost")
             return await self._save(order.transaction_id, OrderStatus.RelayRaceLost, [gate], **clock, expect=status)
         tx = claims[-1].tx_hash if claims else None
         gate = _gate("claim", True, "claimed", "claimed", f"claimed on chain {order.origin_chain_id}")
@@ -656,12 +668,9 @@ class Relayer:
         status = OrderStatus.ClaimPending
         origin = self.chains[order.origin_chain_id]
         clock = self._clock(origin.chain_id)
-        row = await self._latest_tx(order.transaction_id, "claim", origin.chain_id)
-        if row is None:
-            return StepResult(status, False, "no claim transaction stored")
-        outcome = await self._outcome(origin, row)
-        if outcome.status is TxStatus.PENDING:
-            return StepResult(status, False, f"claim pending {outcome.tx_hash}")
+        outcome = await self._settled_outcome(order, "claim", origin, status)
+        if isinstance(outcome, StepResult):
+            return outcome
         if outcome.ok:
             request = decode_request(order.request)
             amount = request.origin_amount + request.origin_fee_amount
