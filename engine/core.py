@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 RECENT_FINISHED_ORDERS = 500  # finished orders kept in the live view (the database has them all)
 EVENT_LOG_SIZE = 500
+STOP_TIMEOUT_SECONDS = 15
 APPROVAL_MINIMUM = 2**255  # re-approve once a max approval has been spent down this far
 _PENDING_IN = frozenset({OrderStatus.RelayCompleted, OrderStatus.ProvePosting, OrderStatus.ProvePosted,
                          OrderStatus.ClaimPending})
@@ -219,7 +220,10 @@ class Engine:
                     t.cancel()
             for t in loops:
                 t.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
+            _, stuck = await asyncio.wait(loops, timeout=STOP_TIMEOUT_SECONDS)
+            if stuck:  # state is in the database at every step: a task that will not stop is abandoned
+                log.error("engine tasks did not stop within %d s: %s", STOP_TIMEOUT_SECONDS,
+                          ", ".join(sorted(t.get_name() for t in stuck)))
             await self.close()
 
     def request_stop(self) -> None:

@@ -1001,10 +1001,10 @@ class ChainRpc:
         task, self._ws_task = self._ws_task, None
         if task is not None:
             task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+            # Bounded: web3's WebSocket disconnect can ignore cancellation, and a stop must not hang on it.
+            done, _ = await asyncio.wait({task}, timeout=5)
+            if not done:
+                log.warning("chain %s: WebSocket listener did not stop within 5 s; abandoned", self.expected_chain_id)
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()

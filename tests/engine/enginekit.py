@@ -52,7 +52,9 @@ async def running(engine: Engine) -> AsyncIterator[Engine]:
         yield engine
     finally:
         stop.set()
-        await asyncio.wait_for(task, 30)
+        done, _ = await asyncio.wait({task}, timeout=40)  # wait_for would wait out a stuck cancellation
+        assert done, "the engine did not stop within 40 s"
+        task.result()
 
 
 def make_engine(config: MmtuiConfig, **kwargs: Any) -> Engine:
