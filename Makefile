@@ -9,9 +9,9 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test setup tools contracts clean
 
-## demo: a 3-chain devnet with simulated users, and the relay engine (armed) relaying their orders
+## demo: a 3-chain devnet with simulated users, and the console (press a to arm) over the relay engine
 demo: setup
-	$(BIN)/mmtui --no-ui --devnet --dir $(DEVNET_DIR) --traffic --arm
+	$(BIN)/mmtui --devnet --dir $(DEVNET_DIR) --traffic
 
 ## test: the whole suite against real anvil chains, SQLite and PostgreSQL
 test: setup

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --devnet: also run simulated users placing orders")
     parser.add_argument("--rate", type=float, default=0.5, dest="devnet_rate", metavar="PER_SECOND",
                         help="orders per second with --traffic (default 0.5)")
+    parser.add_argument("--mouse", action="store_true",
+                        help="console: enable mouse support (off by default: tmux/SSH reattach can break it)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="default info")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_devnet(args)
         if args.no_ui:
             return run_no_ui(args)
+        if args.config is not None or args.devnet:
+            return run_tui(args)
         build_parser().print_help()
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -105,12 +109,7 @@ def check_config(path: Path) -> int:
 
 def run_no_ui(args: argparse.Namespace) -> int:
     """`mmtui --no-ui`: the engine headless until a stop signal (exit 0), or an operator error."""
-    if (args.config is None) == (not args.devnet):
-        raise OperatorError("--no-ui needs exactly one of --config FILE or --devnet", EXIT_USAGE)
-    if args.devnet_traffic and not args.devnet:
-        raise OperatorError("--traffic needs --devnet", EXIT_USAGE)
-    if args.devnet_traffic and args.devnet_rate <= 0:
-        raise OperatorError("--rate must be positive", EXIT_USAGE)
+    _check_engine_args(args, "--no-ui needs")
     from engine.core import EngineError
     from mmtui.headless import run_headless
     from mmtui.logs import configure_json_logging
@@ -123,6 +122,59 @@ def run_no_ui(args: argparse.Namespace) -> int:
         except EngineError as exc:
             raise OperatorError(str(exc)) from None
     return EXIT_OK
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    """`mmtui --config FILE` / `mmtui --devnet`: the console, with the engine on its own thread; quitting
+    the console (or SIGTERM/SIGHUP) stops the engine cleanly, its state in the database."""
+    _check_engine_args(args)
+    from engine.core import EngineError
+    from mmtui.app import MmtuiApp
+    from mmtui.client import InProcessEngineClient
+    from mmtui.logs import configure_json_logging
+
+    with engine_config_path(args) as config_path:
+        engine = build_engine(config_path)
+        log_path = (args.devnet_dir if args.devnet else args.config.parent) / "mmtui.log"
+        with log_path.open("a", encoding="utf-8") as log_file:  # the terminal belongs to the console
+            configure_json_logging(args.log_level, log_file)
+            client = InProcessEngineClient(engine)
+            try:
+                client.start()
+            except EngineError as exc:
+                raise OperatorError(str(exc)) from None
+            try:
+                if args.arm:
+                    _arm_at_start(client)
+                MmtuiApp(client, mouse=args.mouse).run(mouse=args.mouse)
+            finally:
+                client.stop()
+        if client.error is not None:
+            raise OperatorError(f"engine stopped: {client.error}")
+    return EXIT_OK
+
+
+def _arm_at_start(client) -> None:
+    """--arm: the same journaled command the headless mode sends; a refusal leaves the console DISARMED."""
+    import asyncio
+
+    from engine.api import Arm
+    from mmtui.headless import ARM_ACTOR
+
+    async def arm():
+        return await client.execute(Arm(actor=ARM_ACTOR))
+
+    result = asyncio.run(arm())
+    (log.info if result.ok else log.warning)("--arm: %s", result.message)
+
+
+def _check_engine_args(args: argparse.Namespace, needs: str = "give") -> None:
+    if (args.config is None) == (not args.devnet):
+        raise OperatorError(f"{needs} exactly one of --config FILE or --devnet", EXIT_USAGE)
+    if args.devnet_traffic and not args.devnet:
+        raise OperatorError("--traffic needs --devnet", EXIT_USAGE)
+    if args.devnet_traffic and args.devnet_rate <= 0:
+        raise OperatorError("--rate must be positive", EXIT_USAGE)
 
 
 @contextmanager

@@ -1,0 +1,225 @@
+"""The main screen: header, orders, and the panes around them; the operator's keys live here.
+
+It renders only snapshots the engine produced (`show`), and every action goes to the app, which sends
+it to the engine as a command and reports the engine's answer.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from engine.api import BreakerView, EngineSnapshot, OrderView, RebalanceView
+from engine.relayer.statuses import OrderStatus, StatusFamily
+from screens.filter import OrderFilter
+from widgets.breakers import BreakersPane
+from widgets.cells import styles_for
+from widgets.event_log import EventLog
+from widgets.gas import GasPane
+from widgets.header import EngineHeader
+from widgets.inventory import InventoryPane
+from widgets.keyed_table import KeyedTable
+from widgets.orders import OrdersTable
+from widgets.rebalances import RebalancesPane
+
+MANUAL_RELAY_STATUSES = frozenset({OrderStatus.Seen, OrderStatus.NotEnoughInventory, OrderStatus.CommittedPending,
+                                   OrderStatus.CommittedConfirmed})
+
+
+class MainScreen(Screen):
+    BINDINGS = [
+        Binding("a", "toggle_arm", "Arm/Disarm", id="arm"),
+        Binding("f", "toggle_freeze", "Freeze", id="freeze"),
+        Binding("enter", "order_detail", "Detail", id="order_detail"),
+        Binding("p", "relay_order", "Relay", id="relay_order"),
+        Binding("r", "approve_rebalance", "Approve", id="approve_rebalance"),
+        Binding("x", "reject_rebalance", "Reject", id="reject_rebalance"),
+        Binding("b", "reset_breaker", "Reset breaker", id="reset_breaker"),
+        Binding("slash", "filter", "Filter", id="filter", key_display="/"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order_filter = OrderFilter()
+        self.snapshot: EngineSnapshot | None = None
+        self.older: dict[str, OrderView] = {}  # fetched from the database on demand, beyond the live view
+        self._bindings_state: tuple = ()
+        self._mounted = False
+
+    def compose(self) -> ComposeResult:
+        yield EngineHeader(id="header")
+        with Vertical(id="body"):
+            orders = OrdersTable(id="orders", classes="pane")
+            orders.border_title = "Orders"
+            yield orders
+            with Horizontal(id="side"):
+                inventory = InventoryPane(id="inventory", classes="pane")
+                inventory.border_title = "Inventory"
+                yield inventory
+                gas = GasPane(id="gas", classes="pane")
+                gas.border_title = "Gas"
+                yield gas
+            with Horizontal(id="lower"):
+                breakers = BreakersPane(id="breakers", classes="pane")
+                breakers.border_title = "Breakers"
+                yield breakers
+                rebalances = RebalancesPane(id="rebalances", classes="pane")
+                rebalances.border_title = "Rebalances"
+                yield rebalances
+                events = EventLog(id="events", classes="pane")
+                events.border_title = "Events"
+                yield events
+        yield Footer()
+
+    # ------------------------------------------------------------------ rendering
+
+    def on_mount(self) -> None:
+        self._mounted = True
+
+    def show(self, snap: EngineSnapshot, now: datetime, *, force: bool = False) -> None:
+        if not self._mounted:  # a snapshot that arrives before the panes exist waits for the next pull
+            return
+        unchanged = not force and self.snapshot is not None and snap.version == self.snapshot.version
+        self.snapshot = snap
+        colors = styles_for(self.app.current_theme)
+        self.query_one(EngineHeader).show(snap, now)
+        if unchanged:  # the engine moved nothing: only the clock-driven cells change
+            self.query_one(OrdersTable).refresh_times({c.chain_id: c.head_time for c in snap.chains}, now)
+            return
+        self._show_orders(now, colors, force=force)
+        self.query_one(InventoryPane).show(snap, colors)
+        self.query_one(GasPane).show(snap)
+        self.query_one(BreakersPane).show(snap, colors)
+        self.query_one(RebalancesPane).show(snap, colors)
+        self.query_one(EventLog).show(snap, colors, force=force)
+        self._refresh_bindings_if_changed()
+
+    def _refresh_bindings_if_changed(self) -> None:
+        """The footer recomposes on every refresh_bindings: only when a key's applicability may differ."""
+        order, rebalance, breaker = self.selected_order(), self.selected_rebalance(), self.selected_breaker()
+        state = (self.snapshot is not None, self.snapshot.armed if self.snapshot else None,
+                 order.status if order else None, rebalance.state if rebalance else None,
+                 breaker.state if breaker else None, self.focused)
+        if state != self._bindings_state:
+            self._bindings_state = state
+            self.refresh_bindings()
+
+    def _show_orders(self, now: datetime, colors: dict[str, str], *, force: bool = False) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        live = {o.transaction_id: o for o in snap.orders}
+        orders = list(snap.orders) + [o for k, o in self.older.items() if k not in live]
+        flt = self.order_filter
+        shown = orders if flt.is_empty else [o for o in orders if flt.matches(o)]
+        table = self.query_one(OrdersTable)
+        table.apply(shown, {c.chain_id: c.head_time for c in snap.chains}, now, colors, force=force)
+        title = f"Orders {len(shown)}" if flt.is_empty else f"Orders {len(shown)} of {len(orders)}"
+        if not orders:
+            title += " · none seen yet: orders appear when users bridge on a watched route"
+        if not flt.is_empty:
+            title += f" · filter: {flt.describe()}"
+        table.border_title = title
+        total = sum(snap.order_counts.values())
+        table.border_subtitle = f"{total} stored" if total else ""
+
+    def set_filter(self, flt: OrderFilter, now: datetime) -> None:
+        self.order_filter = flt
+        self._show_orders(now, styles_for(self.app.current_theme))
+
+    def add_older(self, orders: tuple[OrderView, ...], now: datetime) -> None:
+        for o in orders:
+            self.older.setdefault(o.transaction_id, o)
+        self._show_orders(now, styles_for(self.app.current_theme))
+
+    # ------------------------------------------------------------------ selection
+
+    def selected_order(self) -> OrderView | None:
+        table = self.query_one(OrdersTable)
+        return table.selected() if table.has_focus else None
+
+    def selected_rebalance(self) -> RebalanceView | None:
+        pane = self.query_one(RebalancesPane)
+        return pane.selected() if pane.query_one(KeyedTable).has_focus else None
+
+    def selected_breaker(self) -> BreakerView | None:
+        pane = self.query_one(BreakersPane)
+        return pane.selected() if pane.query_one(KeyedTable).has_focus else None
+
+    def orders_in_flight(self) -> int:
+        if self.snapshot is None:
+            return 0
+        return sum(1 for o in self.snapshot.orders if o.status.family == StatusFamily.in_flight)
+
+    # ------------------------------------------------------------------ keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """None greys a key out in the footer: it does not apply to what is selected now."""
+        snap = self.snapshot
+        if action in ("toggle_arm", "toggle_freeze"):
+            return True if snap is not None else None
+        if action == "order_detail":
+            return True if self.selected_order() is not None else None
+        if action == "relay_order":
+            order = self.selected_order()
+            ok = snap is not None and not snap.armed and order is not None and order.status in MANUAL_RELAY_STATUSES
+            return True if ok else None
+        if action in ("approve_rebalance", "reject_rebalance"):
+            rebalance = self.selected_rebalance()
+            return True if rebalance is not None and rebalance.state == "proposed" else None
+        if action == "reset_breaker":
+            breaker = self.selected_breaker()
+            return True if breaker is not None and breaker.state == "tripped" else None
+        return True
+
+    def action_toggle_arm(self) -> None:
+        self.app.toggle_arm()
+
+    def action_toggle_freeze(self) -> None:
+        self.app.toggle_freeze()
+
+    def action_order_detail(self) -> None:
+        order = self.selected_order()
+        if order is not None:
+            self.app.open_order_detail(order.transaction_id)
+
+    def action_relay_order(self) -> None:
+        order = self.selected_order()
+        if order is not None and self.check_action("relay_order", ()):
+            self.app.relay_order(order)
+
+    def action_approve_rebalance(self) -> None:
+        rebalance = self.selected_rebalance()
+        if rebalance is not None and rebalance.state == "proposed":
+            self.app.decide_rebalance(rebalance, approve=True)
+
+    def action_reject_rebalance(self) -> None:
+        rebalance = self.selected_rebalance()
+        if rebalance is not None and rebalance.state == "proposed":
+            self.app.decide_rebalance(rebalance, approve=False)
+
+    def action_reset_breaker(self) -> None:
+        breaker = self.selected_breaker()
+        if breaker is not None and breaker.state == "tripped":
+            self.app.reset_breaker(breaker)
+
+    def action_filter(self) -> None:
+        self.app.open_filter(self.order_filter)
+
+    def on_descendant_focus(self) -> None:
+        self._refresh_bindings_if_changed()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self._refresh_bindings_if_changed()
+
+    def on_data_table_row_selected(self, event: OrdersTable.RowSelected) -> None:
+        if isinstance(event.data_table, OrdersTable):
+            event.stop()
+            self.action_order_detail()
+
+    def on_orders_table_need_older(self) -> None:
+        self.app.load_older_orders()
