@@ -1,8 +1,8 @@
 """Relay benchmark on the devnet: the engine against a minimal baseline relayer, in one run.
 
-    .venv/bin/python bench/relay_bench.py            # 1,000 orders per phase, rate + burst (~4 min)
+    .venv/bin/python bench/relay_bench.py            # 1,000 orders per phase, rate + burst (~5 min)
     .venv/bin/python bench/relay_bench.py --quick    # 100 orders per phase (~1 min)
-    .venv/bin/python bench/relay_bench.py --mode rss --rss-orders 10000   # engine RSS through 10k orders
+    .venv/bin/python bench/relay_bench.py --mode rss --rss-orders 10000   # engine RSS through 10k orders (~35 min)
 
 See bench/README.md for what is measured and how. In short:
 
@@ -43,7 +43,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from eth_abi import encode as abi_encode  # noqa: E402
-from eth_utils import keccak, to_checksum_address  # noqa: E402
+from eth_utils import keccak  # noqa: E402
 
 from engine.protocol.codec import NATIVE_TOKEN  # noqa: E402
 from engine.protocol.events import BRIDGE_RELAYED, BRIDGE_REQUESTED  # noqa: E402
@@ -58,7 +58,6 @@ ORDER_GAS = 200_000  # bridge() uses ~65-82k gas
 RELAY_GAS = 200_000  # the baseline's fixed gas limit (relay of native ETH uses ~60-70k)
 BURST_GAS_LIMIT = 2**40  # origin block gas limit, so a whole burst fits in one block
 BRIDGE_SELECTOR = keccak(text="bridge((uint32,address,address,address,address,uint256,uint256,bool,uint256))")[:4]
-RELAY_SELECTOR = keccak(text="relay(bytes)")[:4]
 RELAYER_INDEX = 1  # engine.devnet.accounts.RELAYER
 
 
@@ -89,7 +88,8 @@ def read_rss(pid: int) -> dict[str, float]:
 
 def _machine_cpu() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already inside user/nice)
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
     idle = fields[3] + fields[4]  # idle + iowait
     return sum(fields) - idle, sum(fields)
 
@@ -622,10 +622,10 @@ class PhaseResult:
     rss_idle: dict = field(default_factory=dict)
     rss_end: dict = field(default_factory=dict)
     rss_steps: list = field(default_factory=list)  # rss run: (orders so far, VmRSS MB)
-    stages: dict = field(default_factory=dict)  # stage -> median ms since t0
+    stages: dict = field(default_factory=dict)  # stage -> (p50, p99) ms since t0
     notes: list[str] = field(default_factory=list)
     rpc_requests: object = None
-    cpu_seconds: float | None = None  # relayer process, from ready to stop
+    cpu_seconds: float | None = None  # relayer process, from the first order (or burst block) to the end
     anvil_cpu_seconds: float | None = None  # both anvils, same window
     machine_busy: float | None = None  # share of all CPUs busy during the orders (0..1)
     other_cpu_seconds: float | None = None  # CPU used by processes outside this benchmark, same window
@@ -715,7 +715,10 @@ class Bench:
         if on_ready is not None:
             on_ready()
         go_evt.set()
-        proc.join()
+        proc.join(orders / self.args.rate + 600)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5)
         result = json.loads(out.read_text()) if out.exists() else {"fatal": f"users exited {proc.exitcode}"}
         if result.get("fatal"):
             raise RuntimeError(f"placing orders failed:\n{result['fatal']}")
