@@ -1,6 +1,6 @@
 """Relay benchmark on the devnet: the engine against a minimal baseline relayer, in one run.
 
-    .venv/bin/python bench/relay_bench.py            # 1,000 orders per phase, rate + burst (~5 min)
+    .venv/bin/python bench/relay_bench.py            # 1,000 orders per phase, rate + burst (~6 min)
     .venv/bin/python bench/relay_bench.py --quick    # 100 orders per phase (~1 min)
     .venv/bin/python bench/relay_bench.py --mode rss --rss-orders 10000   # engine RSS through 10k orders (~35 min)
 
