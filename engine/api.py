@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from engine.relayer.decisions import Gate
-from engine.relayer.statuses import OrderStatus
+from engine.relayer.statuses import OrderStatus, StatusFamily  # noqa: F401 - part of the view types
 
 
 # --- views ----------------------------------------------------------------------------------------

@@ -19,8 +19,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from engine.api import OrderView
-from engine.relayer.statuses import OrderStatus, StatusFamily
+from engine.api import OrderStatus, OrderView, StatusFamily
 
 _KEYS = ("status", "chain", "token", "text")
 _STATUS_BY_NAME = {status.name.casefold(): status.name for status in OrderStatus}

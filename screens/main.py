@@ -13,8 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from engine.api import BreakerView, EngineSnapshot, OrderView, RebalanceView
-from engine.relayer.statuses import OrderStatus, StatusFamily
+from engine.api import BreakerView, EngineSnapshot, OrderStatus, OrderView, RebalanceView, StatusFamily
 from screens.filter import OrderFilter
 from widgets.breakers import BreakersPane
 from widgets.cells import styles_for

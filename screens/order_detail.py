@@ -14,8 +14,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Static
 
-from engine.api import OrderDetail, OrderView, TransitionView
-from engine.relayer.statuses import OrderStatus
+from engine.api import OrderDetail, OrderStatus, OrderView, TransitionView
 from engine.units import format_units
 
 

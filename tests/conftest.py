@@ -131,3 +131,24 @@ async def postgres_db(pg_database):
 def db(request: pytest.FixtureRequest):
     """A migrated, empty database on each backend."""
     return request.getfixturevalue(f"{request.param}_db")
+
+
+# One 2-chain automine devnet per test module (engine, watcher and TUI tests share it); tests/devnet defines its own.
+@pytest.fixture(scope="module")
+def devnet(anvil_bin, tmp_path_factory):
+    from engine.devnet.devnet import DevnetSettings, start_devnet
+
+    net = start_devnet(DevnetSettings(tmp_path_factory.mktemp("devnet"), chains=2, block_time=None))
+    try:
+        yield net
+    finally:
+        net.stop()
+
+
+@pytest.fixture
+def traffic(devnet):
+    import time
+
+    from engine.devnet.traffic import TrafficGenerator, load_manifest
+
+    return TrafficGenerator(load_manifest(devnet.settings.directory), seed=int(time.time() * 1000) % 2**31)

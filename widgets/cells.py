@@ -6,7 +6,7 @@ from datetime import datetime
 
 from rich.text import Text
 
-from engine.relayer.statuses import StatusFamily
+from engine.api import StatusFamily
 from textual.theme import Theme
 
 from themes import status_styles

@@ -7,18 +7,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from engine.chain.rpc import ChainRpc, RetryPolicy
-from engine.devnet.devnet import DevnetSettings, start_devnet
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.05, max_delay=0.2)
-
-
-@pytest.fixture(scope="module")
-def devnet(anvil_bin, tmp_path_factory):
-    net = start_devnet(DevnetSettings(tmp_path_factory.mktemp("devnet"), chains=2, block_time=None))
-    try:
-        yield net
-    finally:
-        net.stop()
 
 
 @pytest.fixture
