@@ -1,12 +1,12 @@
-"""One chain's JSON-RPC access: keep-alive HTTP through web3 8 `AsyncWeb3`, retries for reads only.
+"""One chain's JSON-RPC access: keep-alive HTTP (aiohttp), web3 8 for WebSocket wake-ups, retries for reads only.
 
 Design
 ------
-* Requests go through `AsyncWeb3(AsyncHTTPProvider)`'s provider (`provider.make_request`), with our own
-  keep-alive aiohttp session registered via `cache_async_session` (web3's default session uses
-  `force_close=True`: one TCP connection per request, REFERENCE §7). We skip web3's middleware and
-  result formatters: raw JSON is converted straight into the small frozen types below, which is much
-  cheaper than AttributeDict/HexBytes formatting (and `process_log` is never used).
+* Requests are JSON-RPC POSTs on our own keep-alive aiohttp session (web3's default session uses
+  `force_close=True`: one TCP connection per request, REFERENCE §7; and web3 guards its session cache
+  with one process-wide threading.Lock that a cancelled request can leave held). Raw JSON is converted
+  straight into the small frozen types below, much cheaper than web3's AttributeDict/HexBytes
+  formatting (and `process_log` is never used).
 * web3's own provider-level retry is switched off; this module owns the retry policy:
   - reads are retried with exponential backoff + jitter on *transient* failures only: connection
     refused/reset, timeouts, HTTP 408/425/429/5xx, and JSON-RPC errors that mean "node is behind or
@@ -38,8 +38,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from eth_utils import to_checksum_address
-from web3 import AsyncHTTPProvider, AsyncWeb3, WebSocketProvider
-from web3.types import RPCEndpoint
+from web3 import AsyncWeb3, WebSocketProvider
 
 log = logging.getLogger(__name__)
 
@@ -602,16 +601,10 @@ class ChainRpc:
         self._secrets = _secret_fragments(http_url) + (_secret_fragments(ws_url) if ws_url else ())
         self._max_connections = max_connections
         self._keepalive_timeout = keepalive_timeout
-        # web3's own retry is disabled: this class decides what may be retried.
-        self._provider = AsyncHTTPProvider(
-            http_url,
-            request_kwargs={"timeout": aiohttp.ClientTimeout(total=max(timeout, logs_timeout, send_timeout) + 5)},
-            exception_retry_configuration=None,
-        )
-        self.w3 = AsyncWeb3(self._provider)
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session_lock: asyncio.Lock | None = None
+        self._request_id = 0
         self._closed = False
         # WebSocket wake-ups
         self._head_event = asyncio.Event()
@@ -656,12 +649,7 @@ class ChainRpc:
                     limit=self._max_connections, keepalive_timeout=self._keepalive_timeout,
                     ttl_dns_cache=300, enable_cleanup_closed=True,
                 )
-                session = aiohttp.ClientSession(connector=connector, raise_for_status=True)
-                cached = await self._provider.cache_async_session(session)
-                if cached is not session:  # web3 would silently use another (force_close) session
-                    await session.close()
-                    raise RuntimeError("web3 did not adopt the keep-alive session")
-                self._session = session
+                self._session = aiohttp.ClientSession(connector=connector, raise_for_status=True)
                 self._loop = loop
         return self._session  # type: ignore[return-value]
 
@@ -674,10 +662,16 @@ class ChainRpc:
 
     async def _once(self, method: str, params: list[Any], timeout: float) -> Any:
         """One HTTP round trip: the decoded JSON-RPC response dict. Transport errors propagate raw."""
-        await self._ensure_session()
+        # Posted on our own keep-alive session, not through web3's provider: web3 guards its session cache
+        # with ONE threading.Lock shared by every provider in the process, taken in a thread pool, and a
+        # cancelled request can leave it held, hanging every later RPC of the process (seen in tests).
+        session = await self._ensure_session()
         self.requests += 1
+        self._request_id += 1
+        payload = {"jsonrpc": "2.0", "id": self._request_id, "method": method, "params": params}
         async with asyncio.timeout(timeout):
-            return await self._provider.make_request(RPCEndpoint(method), params)
+            async with session.post(self._http_url, json=payload) as response:
+                return await response.json(content_type=None)
 
     def _response_error(self, method: str, error: Any, *, send: bool = False) -> RpcResponseError:
         if not isinstance(error, dict):
@@ -1008,9 +1002,6 @@ class ChainRpc:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
-        manager = self._provider._request_session_manager
-        manager.session_cache.clear()
-        manager.session_pool.shutdown(wait=False)  # web3 takes its session lock through this pool
 
 
 # --------------------------------------------------------------------------------------------------
