@@ -529,7 +529,7 @@ class _Instrument:
             t = time.perf_counter()
             await asyncio.sleep(0.05)
             self.lag.append(time.perf_counter() - t - 0.05)
-            self.queue.append(engine.relayer._queue.qsize())
+            self.queue.append(engine.relayer.queue_length)
 
     def summary(self) -> dict:
         return {"advance": self.advance, "db": self.db, "rpc": self.rpc,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -60,6 +61,15 @@ RECENT_FINISHED_ORDERS = 500  # finished orders kept in the live view (the datab
 EVENT_LOG_SIZE = 500
 STOP_TIMEOUT_SECONDS = 15
 APPROVAL_MINIMUM = 2**255  # re-approve once a max approval has been spent down this far
+# Upkeep (tick, balances, fees) runs per head but at most this often: an automining devnet makes a
+# block per transaction, and reading everything 60 times a second would starve the relays.
+MIN_UPKEEP_INTERVAL_SECONDS = 0.2
+# Every order not finished is woken this often whatever it waits for: the safety net under the
+# targeted wake-ups (a tick that missed a drop, a receipt not served yet, a deadline passing).
+SWEEP_INTERVAL_SECONDS = 10.0
+# Orders still deciding (Seen, NotEnoughInventory) depend on prices, balances and chain time:
+# they are re-evaluated on their chains' upkeep.
+_DECIDING = frozenset({OrderStatus.Seen, OrderStatus.NotEnoughInventory})
 _PENDING_IN = frozenset({OrderStatus.RelayCompleted, OrderStatus.ProvePosting, OrderStatus.ProvePosted,
                          OrderStatus.ClaimPending})
 
@@ -245,13 +255,14 @@ class Engine:
         for w in logs:
             txid = w.event.args.get("transactionId")
             if isinstance(txid, bytes):
-                self.relayer.enqueue("0x" + txid.hex())
+                self.relayer.enqueue("0x" + txid.hex(), urgent=w.request is not None)
         if any(w.request is not None for w in logs):
             self._feed.bump()
 
     def _on_head(self, chain_id: int, header: BlockHeader) -> None:
         chain = self.chains[chain_id]
         chain.on_head(header)
+        self.relayer.on_head(chain_id, header.number, header.timestamp)
         self._dead_letters[chain_id] = chain.watcher.dead_letters
         self._head_events[chain_id].set()
 
@@ -259,12 +270,14 @@ class Engine:
         """Per new head: settle/bump our transactions, refresh balances and fees, wake the orders that
         wait on this chain."""
         event = self._head_events[chain.chain_id]
+        last_sweep = time.monotonic()
         while not self._stop.is_set():
             try:
                 async with asyncio.timeout(max(self.poll_interval * 5, 5.0)):
                     await event.wait()
             except TimeoutError:
                 pass
+            await asyncio.sleep(MIN_UPKEEP_INTERVAL_SECONDS)  # heads arriving meanwhile are one upkeep
             event.clear()
             try:
                 report = await chain.submitter.tick()
@@ -278,8 +291,12 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - shown to the operator, retried next head
                 chain.last_refresh_error = f"{type(exc).__name__}: {exc}"
                 log.warning("chain %s: upkeep failed: %s", chain.chain_id, chain.last_refresh_error)
+            sweep = time.monotonic() - last_sweep >= SWEEP_INTERVAL_SECONDS
+            if sweep:
+                last_sweep = time.monotonic()
             for view in self._orders.values():
-                if not view.status.is_terminal and chain.chain_id in (view.origin_chain_id, view.dest_chain_id):
+                if not view.status.is_terminal and chain.chain_id in (view.origin_chain_id, view.dest_chain_id) \
+                        and (sweep or view.status in _DECIDING):
                     self.relayer.enqueue(view.transaction_id)
             self._feed.bump()
 

@@ -13,6 +13,7 @@ Everything is integer wei; percentages are exact fractions (no float anywhere).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -110,12 +111,22 @@ class FeePolicy:
         self._floor = self.config.floor_wei
         self._tip_floor = self.config.priority_floor_wei
         self._bump = self.config.bump_factor
+        self._last: tuple[float, Fees] | None = None  # (monotonic time, suggestion)
 
     @property
     def ceiling_wei(self) -> int:
         return self._ceiling
 
-    async def suggest(self) -> Fees:
+    async def suggest(self, max_age: float = 0.0) -> Fees:
+        """Fees from the chain's fee history now, or the last suggestion if it is younger than
+        `max_age` seconds (the engine refreshes it on every head; a send need not ask again)."""
+        if self._last is not None and time.monotonic() - self._last[0] < max_age:
+            return self._last[1]
+        fees = await self._suggest()
+        self._last = (time.monotonic(), fees)
+        return fees
+
+    async def _suggest(self) -> Fees:
         cfg = self.config
         history = await self.rpc.fee_history(cfg.history_blocks, "latest", [cfg.reward_percentile])
         base = history.next_base_fee

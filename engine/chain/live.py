@@ -37,6 +37,8 @@ class LiveChain:
         self.gas_balance: int | None = None
         self.fees: Fees | None = None
         self.token_balances: dict[str, int] = {}  # lowercase token address -> our balance
+        # bumped when a balance is known to be stale, so a read already in flight does not store it back
+        self._balance_generation: dict[str, int] = {}
         self.last_refresh_error: str | None = None
         self.pending_transactions = 0
         self._dispute_period: int | None = None
@@ -75,13 +77,27 @@ class LiveChain:
             self.head_seen_monotonic = time.monotonic()
 
     async def balance_of(self, token: str) -> int:
-        """Our on-chain balance of `token` (the native sentinel: the gas token), read now."""
-        if token.lower() == NATIVE_TOKEN.lower():
+        """Our on-chain balance of `token` (the native sentinel: the gas token), read now and cached
+        unless forget_balance was called while the read was in flight."""
+        key = token.lower()
+        generation = self._balance_generation.get(key, 0)
+        if key == NATIVE_TOKEN.lower():
             value = await self.rpc.get_balance(self.address, "latest")
         else:
             value = calls.decode_uint(await self.rpc.call(token, calls.encode_balance_of(self.address)))
-        self.token_balances[token.lower()] = value
+        if self._balance_generation.get(key, 0) == generation:
+            self.token_balances[key] = value
         return value
+
+    def cached_balance(self, token: str) -> int | None:
+        return self.token_balances.get(token.lower())
+
+    def forget_balance(self, token: str) -> None:
+        """Our funds of `token` just left (a relay mined): the cached balance, and any read in flight,
+        may predate that and must not be used."""
+        key = token.lower()
+        self._balance_generation[key] = self._balance_generation.get(key, 0) + 1
+        self.token_balances.pop(key, None)
 
     async def refresh(self) -> None:
         """Gas balance, fees and every configured token balance, concurrently. Failures are kept for

@@ -73,6 +73,7 @@ ALLOWANCE_SELECTOR = bytes.fromhex("dd62ed3e")
 SELF_TRANSFER_GAS = 21_000
 
 LIVE_STATES = ("signed", "broadcast")
+FEES_MAX_AGE_SECONDS = 1.0
 OnPersist = Callable[[AsyncSession, OutboundTx], Awaitable[None]]
 # Rejections that may pass later (fees, pool, a nonce gap being filled, an earlier attempt in the pool).
 _RETRYABLE_REJECTIONS = (FeeTooLow, PoolFull, NonceTooHigh, ReplacementUnderpriced)
@@ -208,6 +209,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+async def _ready(value: Any) -> Any:
+    return value
+
+
 def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
@@ -273,6 +278,9 @@ class TransactionSubmitter:
         self._nonce_synced = False
         self._tick_lock = asyncio.Lock()
         self._stuck_warned: set[int] = set()
+        # bumped whenever a transaction of ours leaves the live states because the chain spent its nonce:
+        # a gas balance read before that may predate the spend (see _persist_new)
+        self._settlements = 0
 
     def __repr__(self) -> str:
         return f"TransactionSubmitter(chain {self.chain_id}, {self.address})"
@@ -297,12 +305,16 @@ class TransactionSubmitter:
         `on_persist(session, row)` runs inside the transaction that stores the signed attempt: what it
         writes (e.g. the order's move to RelayStarted) commits together with the attempt, and if it
         raises, nothing is stored, no nonce is used and nothing is broadcast."""
-        ref = await self._prepare(to, data, value, purpose=purpose, transaction_id=transaction_id,
-                                  gas_limit=gas_limit, on_persist=on_persist)
-        await self._broadcast(ref.id)
-        return ref
+        row = await self._prepare_row(to, data, value, purpose=purpose, transaction_id=transaction_id,
+                                      gas_limit=gas_limit, on_persist=on_persist)
+        await self._broadcast(row.id, stored=row)
+        return _ref(row)
 
-    async def _prepare(
+    async def _prepare(self, to: str, data: bytes | str = b"", value: int = 0, **kwargs: Any) -> OutboundTxRef:
+        """Everything but the broadcast: the durable half of submit (state 'signed' when it returns)."""
+        return _ref(await self._prepare_row(to, data, value, **kwargs))
+
+    async def _prepare_row(
         self,
         to: str,
         data: bytes | str = b"",
@@ -312,8 +324,7 @@ class TransactionSubmitter:
         transaction_id: str | None = None,
         gas_limit: int | None = None,
         on_persist: OnPersist | None = None,
-    ) -> OutboundTxRef:
-        """Everything but the broadcast: the durable half of submit (state 'signed' when it returns)."""
+    ) -> OutboundTx:
         if purpose not in TX_PURPOSES:
             raise ValueError(f"unknown purpose {purpose!r}; expected one of {', '.join(TX_PURPOSES)}")
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT256_MAX:
@@ -322,29 +333,42 @@ class TransactionSubmitter:
             data = bytes.fromhex(data.removeprefix("0x"))
         data = bytes(data)
         to = to_checksum_address(to)
-        fees = await self.fees.suggest()
+        if gas_limit is not None and gas_limit <= 0:
+            raise ValueError("gas_limit must be positive")
+        # The reads a send needs, at once and outside the database's write lock; fees younger than a
+        # second are reused (the engine refreshes them on every head).
+        settlements = self._settlements
+        fees, estimate, balance = await asyncio.gather(
+            self.fees.suggest(max_age=FEES_MAX_AGE_SECONDS),
+            self.rpc.estimate_gas(to, data, from_address=self.address, value=value or None)
+            if gas_limit is None else _ready(gas_limit),
+            self.rpc.get_balance(self.address, "latest"), return_exceptions=True)
+        for outcome in (fees, estimate, balance):
+            if isinstance(outcome, BaseException):
+                raise outcome
         if fees.capped and fees.max_fee_per_gas < fees.base_fee:
             raise FeesAboveCeiling(self.chain_id, fees, self.fees.ceiling_wei)
         if gas_limit is None:
-            estimate = await self.rpc.estimate_gas(to, data, from_address=self.address, value=value or None)
             product = estimate * self.gas_margin
             gas_limit = -(-product.numerator // product.denominator)
-        elif gas_limit <= 0:
-            raise ValueError("gas_limit must be positive")
         row = await self._persist_new(to=to, data=data, value=value, gas_limit=gas_limit, fees=fees,
-                                      purpose=purpose, transaction_id=transaction_id, on_persist=on_persist)
+                                      purpose=purpose, transaction_id=transaction_id, on_persist=on_persist,
+                                      balance=balance, settlements=settlements)
         log.info("chain %s: %s nonce %d signed (%s) %s", self.chain_id, purpose, row.nonce, fees, row.tx_hash)
-        return _ref(row)
+        return row
 
     async def _persist_new(self, *, to: str, data: bytes, value: int, gas_limit: int, fees: Fees, purpose: str,
-                           transaction_id: str | None, on_persist: OnPersist | None = None) -> OutboundTx:
+                           transaction_id: str | None, on_persist: OnPersist | None = None,
+                           balance: int | None = None, settlements: int = -1) -> OutboundTx:
         async with self.db.write() as s:
             nonce_row = await self._lock_nonce_row(s)
             highest = await s.scalar(select(func.max(OutboundTx.nonce)).where(*self._mine()))
             nonce = max(nonce_row.next_nonce, -1 if highest is None else highest + 1)
             cost = value + gas_limit * fees.max_fee_per_gas
             reserved = await self._reserved(s)
-            balance = await self.rpc.get_balance(self.address, "latest")
+            if balance is None or settlements != self._settlements:
+                # a transaction of ours left `reserved` since the balance was read: its spend may be missing
+                balance = await self.rpc.get_balance(self.address, "latest")
             if cost > balance - reserved:
                 raise InsufficientGasBalance(self.chain_id, self.address, cost, balance, reserved)
             row = self._sign(nonce, 0, to=to, data=data, value=value, gas_limit=gas_limit, fees=fees,
@@ -406,10 +430,14 @@ class TransactionSubmitter:
 
     # ---------------------------------------------------------------- broadcast
 
-    async def _broadcast(self, row_id: int, report: TickReport | None = None) -> None:
-        """Send a stored attempt's raw bytes once and record the outcome."""
-        async with self.db.read() as s:
-            row = await s.get(OutboundTx, row_id)
+    async def _broadcast(self, row_id: int, report: TickReport | None = None, *,
+                         stored: OutboundTx | None = None) -> None:
+        """Send a stored attempt's raw bytes once and record the outcome. `stored`: the row as just
+        committed by this submitter (no need to read it back)."""
+        row = stored
+        if row is None:
+            async with self.db.read() as s:
+                row = await s.get(OutboundTx, row_id)
         if row is None or row.state not in LIVE_STATES:
             return
         try:
@@ -599,6 +627,7 @@ class TransactionSubmitter:
             winner = next((r for r in rows if r.id == winner_id), None)
             if winner is None or winner.state not in LIVE_STATES:
                 return None
+            self._settlements += 1
             winner.state = "mined" if receipt.status == 1 else "failed"
             winner.receipt_status = receipt.status
             winner.block_number = receipt.block_number
@@ -617,6 +646,7 @@ class TransactionSubmitter:
 
     async def _drop_nonce(self, nonce: int) -> None:
         async with self.db.write() as s:
+            self._settlements += 1
             for r in await self._nonce_rows(s, nonce):
                 if r.state in LIVE_STATES:
                     r.state = "dropped"

@@ -282,7 +282,7 @@ class ChainWatcher:
             if self._recent.hash_at(head.number) == head.hash:
                 return True  # a lagging node: not a reorg
             await self._reorg(head)
-        else:
+        elif not (head.number == cur.number + 1 and head.parent_hash == cur.hash):  # the common case: no read
             canonical = head if head.number == cur.number else await self.rpc.get_block(cur.number)
             if canonical is None or canonical.hash != cur.hash:
                 await self._reorg(head)
@@ -293,7 +293,7 @@ class ChainWatcher:
         while start <= head.number:
             end = min(head.number, start + span - 1)
             try:
-                await self._batch(start, end)
+                await self._batch(start, end, head if end == head.number else None)
             except LogQueryTooLarge:
                 if end == start:
                     raise
@@ -315,10 +315,10 @@ class ChainWatcher:
             out[n] = h
         return out
 
-    async def _batch(self, start: int, end: int) -> None:
+    async def _batch(self, start: int, end: int, end_header: BlockHeader | None = None) -> None:
         assert self._cursor is not None
         cur = self._cursor
-        pinned = await self.rpc.get_block(end)
+        pinned = end_header or await self.rpc.get_block(end)
         if pinned is None:
             raise _Retry(f"block #{end} vanished")
         raws = await self.rpc.get_logs(self.bridge_address, start, end, [list(BRIDGE_TOPIC0S)])

@@ -6,10 +6,19 @@ byte-exact in relay, prove and claim; decoding never re-encodes them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
+
+
+@lru_cache(maxsize=65536)
+def checksum_address(value: str | bytes) -> str:
+    """to_checksum_address, remembered: it hashes (keccak) on every call, and the engine checks the same
+    few addresses (ours, the bridges, the tokens, the users) over and over."""
+    return to_checksum_address(value)
+
 
 NATIVE_TOKEN = to_checksum_address("0xEeeeeEeeeEeEeeEeEeEeeEEEeeeeEeeeeeeeEEeE")
 ZERO_ADDRESS = to_checksum_address("0x" + "00" * 20)
@@ -60,7 +69,7 @@ class BridgeRequest:
         """Whether another relayer's exclusivity forbids `relayer` at this destination chain time."""
         return (
             self.exclusivity_relayer != ZERO_ADDRESS
-            and self.exclusivity_relayer != to_checksum_address(relayer)
+            and self.exclusivity_relayer != checksum_address(relayer)
             and dest_chain_time <= self.exclusivity_end_time
         )
 
@@ -70,7 +79,7 @@ def transaction_id(request: bytes) -> bytes:
 
 
 def _address(raw: bytes) -> str:
-    return to_checksum_address(raw)
+    return checksum_address(bytes(raw))
 
 
 def _uint(raw: bytes) -> int:

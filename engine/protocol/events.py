@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
+
+from engine.protocol.codec import checksum_address
 
 
 class EventDecodeError(ValueError):
@@ -82,7 +84,7 @@ class DecodedEvent:
 
 def _normalise(abi_type: str, value: Any) -> Any:
     if abi_type == "address":
-        return to_checksum_address(value)
+        return checksum_address(value)
     return value
 
 

@@ -18,12 +18,13 @@ Safety rules, and where they live:
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from eth_utils import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +33,7 @@ from engine.chain.rpc import ExecutionReverted, RpcError
 from engine.chain.submitter import OutboundTxRef, SubmitError, TxOutcome, TxStatus
 from engine.config import MmtuiConfig, Route
 from engine.protocol import calls
-from engine.protocol.codec import BridgeRequest, decode_request
+from engine.protocol.codec import BridgeRequest, checksum_address, decode_request
 from engine.protocol.events import (
     BRIDGE_DEPOSIT_CLAIMED,
     BRIDGE_DEPOSIT_REFUNDED,
@@ -73,6 +74,7 @@ class StepResult:
     status: OrderStatus
     changed: bool
     text: str
+    order: BridgeOrder | None = None  # the stored row after a change (saves a reload for the next step)
 
 
 OrderListener = Callable[[BridgeOrder], None]
@@ -104,13 +106,18 @@ class Relayer:
         self.config = config
         self.db = db
         self.chains = chains
-        self.relayer = to_checksum_address(relayer_address)
+        self.relayer = checksum_address(relayer_address)
         self.is_armed = is_armed
         self.on_order = on_order or (lambda order: None)
         self.on_event = on_event or (lambda level, text: None)
         self.workers = workers
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
+        # (priority, sequence, txid): new orders first, so a backlog of proves and claims never delays a relay
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self._queued: dict[str, int] = {}  # txid -> the best priority it is queued with
+        self._sequence = itertools.count()
+        # what a waiting order waits for: (chain, block number) and (chain, chain time), as min-heaps
+        self._block_wakes: dict[int, list[tuple[int, str]]] = {}
+        self._time_wakes: dict[int, list[tuple[int, str]]] = {}
         self._order_locks: dict[str, asyncio.Lock] = {}
         self._commit_locks: dict[tuple[int, str], asyncio.Lock] = {}
         self._retry_at: dict[str, float] = {}
@@ -119,11 +126,36 @@ class Relayer:
         self.step_errors = 0
 
     # ------------------------------------------------------------------ scheduling
+    #
+    # An order is woken by what it waits for, never by every head: a new log of its own (the watcher),
+    # our transaction settling (the submitter's tick), the block that gives it its confirmations or the
+    # chain time that ends its dispute period (on_head), the end of a retry back-off (a timer), and the
+    # engine's periodic sweep as the safety net.
 
-    def enqueue(self, transaction_id: str) -> None:
-        if transaction_id not in self._queued:
-            self._queued.add(transaction_id)
-            self._queue.put_nowait(transaction_id)
+    URGENT, NORMAL = 0, 1
+
+    def enqueue(self, transaction_id: str, *, urgent: bool = False) -> None:
+        priority = self.URGENT if urgent else self.NORMAL
+        if self._queued.get(transaction_id, priority + 1) <= priority:
+            return
+        self._queued[transaction_id] = priority
+        self._queue.put_nowait((priority, next(self._sequence), transaction_id))
+
+    @property
+    def queue_length(self) -> int:
+        return len(self._queued)
+
+    def wake_at_block(self, chain_id: int, number: int, transaction_id: str) -> None:
+        heapq.heappush(self._block_wakes.setdefault(chain_id, []), (number, transaction_id))
+
+    def wake_at_time(self, chain_id: int, chain_time: int, transaction_id: str) -> None:
+        heapq.heappush(self._time_wakes.setdefault(chain_id, []), (chain_time, transaction_id))
+
+    def on_head(self, chain_id: int, number: int, chain_time: int) -> None:
+        """Wake the orders whose block or chain time has come on this chain."""
+        for heap, now in ((self._block_wakes.get(chain_id), number), (self._time_wakes.get(chain_id), chain_time)):
+            while heap and heap[0][0] <= now:
+                self.enqueue(heapq.heappop(heap)[1])
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self._worker(stop), name=f"relayer-worker-{i}") for i in range(self.workers)]
@@ -136,10 +168,12 @@ class Relayer:
 
     async def _worker(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            txid = await self._queue.get()
-            self._queued.discard(txid)
+            priority, _, txid = await self._queue.get()
+            if self._queued.get(txid) != priority:
+                continue  # a stale entry: the order was queued again with a better priority, or ran
+            del self._queued[txid]
             if time.monotonic() < self._retry_at.get(txid, 0.0):
-                continue  # backing off after a failure; a later head wakes it again
+                continue  # backing off after a failure; its timer wakes it again
             try:
                 await self.advance(txid)
             except asyncio.CancelledError:
@@ -152,6 +186,7 @@ class Relayer:
     def _backoff(self, txid: str, failures: int) -> None:
         delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, failures - 1))
         self._retry_at[txid] = time.monotonic() + delay
+        asyncio.get_running_loop().call_later(delay + 0.01, self.enqueue, txid)
 
     async def active_ids(self) -> list[str]:
         """Every order not in a terminal status (the start-up recovery pass wakes them all)."""
@@ -164,15 +199,23 @@ class Relayer:
 
     async def advance(self, transaction_id: str, *, manual_relay: bool = False) -> StepResult:
         """Walk the order through every step that is ready now. `manual_relay`: the operator asked
-        to relay this order, armed or not."""
+        to relay this order, armed or not. The order and its stored events are read once per wake;
+        each step hands the next one the row it wrote."""
         lock = self._order_locks.setdefault(transaction_id, asyncio.Lock())
         try:
             async with lock:
-                result = StepResult(OrderStatus.Seen, False, "")
+                order = await self._load(transaction_id)
+                if order is None:
+                    raise KeyError(f"no order {transaction_id}")
+                events = await self._events(transaction_id)
+                result = StepResult(OrderStatus(order.status), False, order.last_reason or "")
                 for _ in range(MAX_STEPS_PER_WAKE):
-                    step = await self._step(transaction_id, manual_relay)
+                    step = await self._step(order, events, manual_relay)
                     result = StepResult(step.status, result.changed or step.changed, step.text)
                     if not step.changed or step.status.is_terminal:
+                        break
+                    order = step.order or await self._load(transaction_id)
+                    if order is None:
                         break
                 self.processed += 1
                 return result
@@ -184,14 +227,11 @@ class Relayer:
         async with self.db.read() as s:
             return await s.get(BridgeOrder, transaction_id)
 
-    async def _step(self, txid: str, manual_relay: bool) -> StepResult:
-        order = await self._load(txid)
-        if order is None:
-            raise KeyError(f"no order {txid}")
+    async def _step(self, order: BridgeOrder, events: list[OrderEvent], manual_relay: bool) -> StepResult:
+        txid = order.transaction_id
         status = OrderStatus(order.status)
         if status.is_terminal:
             return StepResult(status, False, order.last_reason or "")
-        events = await self._events(txid)
         lost = await self._check_lost(order, status, events)
         if lost is not None:
             return lost
@@ -255,7 +295,7 @@ class Relayer:
         self.on_order(snapshot)
         if to_status != expect:
             self._announce(snapshot, expect, to_status, text)
-        return StepResult(to_status, to_status != expect, text)
+        return StepResult(to_status, to_status != expect, text, snapshot)
 
     def _announce(self, order: BridgeOrder, old: OrderStatus, new: OrderStatus, text: str) -> None:
         level = "info"
@@ -303,7 +343,7 @@ class Relayer:
                 continue
             if e.name in (BRIDGE_RELAYED.name, BRIDGE_PROOF_PROVIDED.name, BRIDGE_DEPOSIT_CLAIMED.name):
                 who = e.relayer
-                if who is not None and to_checksum_address(who) != self.relayer:
+                if who is not None and checksum_address(who) != self.relayer:
                     short = short_address(who)
                     gate = _gate("race", False, short, "us",
                                  f"{e.name} by {short} on chain {e.chain_id} (tx {e.tx_hash[:12]}): race lost")
@@ -376,7 +416,11 @@ class Relayer:
             origin.config.origin_gas_estimate, dest.config.dest_gas_estimate, native_origin, native_dest,
             dest.config.fixed_fee_multiplier)
         async with self._commit_lock(dest.chain_id, request.dest_token):
-            balance = await dest.balance_of(request.dest_token)
+            # The balance refreshed on each head is safe to commit against: our relays' outflows drop it
+            # from the cache (forget_balance, under this lock) before their orders stop counting as committed.
+            balance = dest.cached_balance(request.dest_token)
+            if balance is None:
+                balance = await dest.balance_of(request.dest_token)
             committed = await self._committed_dest(dest.chain_id, request.dest_token)
             facts = OrderFacts(
                 request=request, origin_decimals=origin_token.decimals, dest_decimals=dest_token.decimals,
@@ -413,8 +457,10 @@ class Relayer:
             request, origin_status=origin_status, observed_confirmations=observed,
             required_confirmations=origin.config.confirmations, dest_chain_time=dest.chain_time or 0,
             deadline_buffer_s=dest.config.deadline_buffer_seconds)
-        reasons = list(decision.reasons)
-        return await self._save(order.transaction_id, decision.next_status or status, reasons,
+        if decision.next_status is None and observed < origin.config.confirmations:
+            self.wake_at_block(origin.chain_id, requested[-1].block_number + origin.config.confirmations,
+                               order.transaction_id)
+        return await self._save(order.transaction_id, decision.next_status or status, list(decision.reasons),
                                 **self._clock(order.origin_chain_id), expect=status)
 
     # ------------------------------------------------------------------ CommittedConfirmed -> relay
@@ -473,7 +519,7 @@ class Relayer:
         if captured:
             self.on_order(captured[0])
             self._announce(captured[0], expect, to_status, f"{purpose} sent")
-        return StepResult(to_status, True, f"{purpose} sent")
+        return StepResult(to_status, True, f"{purpose} sent", captured[0] if captured else None)
 
     async def _attempt_failed(self, order: BridgeOrder, status: OrderStatus, purpose: str, text: str) -> StepResult:
         """A relay/prove/claim that reverted (at estimate or on chain) or was dropped: count it, back off.
@@ -528,7 +574,7 @@ class Relayer:
             async with self._commit_lock(dest.chain_id, request.dest_token):
                 result = await self._save(order.transaction_id, OrderStatus.RelayCompleted, [gate], **clock,
                                           expect=status, tx_hash=outcome.tx_hash, relay_tx_hash=outcome.tx_hash)
-                dest.token_balances.pop(request.dest_token.lower(), None)
+                dest.forget_balance(request.dest_token)
             return result
         # reverted or dropped: who relayed it, if anyone?
         relayed_by = await self._relayed_by(order)
@@ -553,7 +599,7 @@ class Relayer:
     def _our_relay(self, order: BridgeOrder, events: list[OrderEvent]) -> str | None:
         for e in reversed(events):
             if (e.name == BRIDGE_RELAYED.name and e.chain_id == order.dest_chain_id and e.relayer
-                    and to_checksum_address(e.relayer) == self.relayer):
+                    and checksum_address(e.relayer) == self.relayer):
                 return e.tx_hash
         return None
 
@@ -581,6 +627,7 @@ class Relayer:
         conf = confirmations_gate(observed, dest.config.confirmations)
         conf = Gate(conf.name, conf.passed, conf.value, conf.threshold, f"relay {conf.text}")
         if not conf.passed:
+            self.wake_at_block(dest.chain_id, receipt.block_number + dest.config.confirmations, order.transaction_id)
             return await self._save(order.transaction_id, status, [conf], **self._clock(dest.chain_id), expect=status)
         data = calls.encode_prove(order.request, order.relay_tx_hash)
         return await self._submit(order, origin, "prove", data, 0, status, OrderStatus.ProvePosting, [conf],
@@ -593,7 +640,7 @@ class Relayer:
         want = bytes.fromhex(txid[2:])
         for entry in receipt.logs:
             if len(entry.topics) >= 3 and entry.topics[0] == BRIDGE_RELAYED.topic0 and entry.topics[1] == want:
-                return to_checksum_address(entry.topics[2][-20:]) == self.relayer
+                return checksum_address(entry.topics[2][-20:]) == self.relayer
         return False
 
     async def _follow_prove(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
@@ -640,6 +687,7 @@ class Relayer:
         now = origin.chain_time or 0
         ready_at = (order.proof_time or 0) + period + 1  # strictly more than the period
         if now < ready_at:
+            self.wake_at_time(origin.chain_id, ready_at, order.transaction_id)
             gate = _gate("dispute_period", False, f"{now - (order.proof_time or 0)} s", f"> {period} s",
                          f"dispute period: {ready_at - now} s to go (chain time)")
             return await self._save(order.transaction_id, status, [gate], **clock, expect=status)
@@ -656,7 +704,7 @@ class Relayer:
         clock = self._clock(order.origin_chain_id)
         claims = [e for e in events if e.name == BRIDGE_DEPOSIT_CLAIMED.name and e.chain_id == order.origin_chain_id]
         claimer = claims[-1].relayer if claims else None
-        if claimer is not None and to_checksum_address(claimer) != self.relayer:
+        if claimer is not None and checksum_address(claimer) != self.relayer:
             gate = _gate("race", False, claimer, "us", f"claimed by {short_address(claimer)}: race lost")
             return await self._save(order.transaction_id, OrderStatus.RelayRaceLost, [gate], **clock, expect=status)
         tx = claims[-1].tx_hash if claims else None
