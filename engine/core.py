@@ -52,7 +52,7 @@ from engine.config import MmtuiConfig
 from engine.protocol.codec import NATIVE_TOKEN
 from engine.relayer.machine import Relayer
 from engine.relayer.orders import gate_from_json, load_history, store_requests
-from engine.relayer.statuses import COMMITTED_STATUSES, OrderStatus
+from engine.relayer.statuses import COMMITTED_STATUSES, PENDING_IN_STATUSES, OrderStatus
 from engine.store import BridgeOrder, Database, DeadLetter, OperatorJournal
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,6 @@ SWEEP_INTERVAL_SECONDS = 10.0
 # Orders still deciding (Seen, NotEnoughInventory) depend on prices, balances and chain time:
 # they are re-evaluated on their chains' upkeep.
 _DECIDING = frozenset({OrderStatus.Seen, OrderStatus.NotEnoughInventory})
-_PENDING_IN = frozenset({OrderStatus.RelayCompleted, OrderStatus.ProvePosting, OrderStatus.ProvePosted,
-                         OrderStatus.ClaimPending})
 
 
 class EngineError(RuntimeError):
@@ -166,6 +164,7 @@ class Engine:
             if head is not None:
                 chain.on_head(head)
             await self._ensure_approvals(chain)
+        await self.relayer.load_notional_window()
         for txid in await self.relayer.active_ids():
             self.relayer.enqueue(txid)
         self._event("info", f"engine started: {len(self.chains)} chains, relayer {self.address}, DISARMED")
@@ -398,7 +397,7 @@ class Engine:
         for v in self._orders.values():
             if v.status in COMMITTED_STATUSES:
                 committed[(v.dest_chain_id, v.dest_token.lower())] += v.dest_amount
-            elif v.status in _PENDING_IN:
+            elif v.status in PENDING_IN_STATUSES:
                 owed[(v.origin_chain_id, v.origin_token.lower())] += v.origin_amount
         out = []
         for c in self.chains.values():

@@ -51,10 +51,17 @@ from engine.relayer.decisions import (
     evaluate_seen,
     short_address,
 )
+from engine.inventory.limits import (
+    NotionalWindow,
+    max_balance_gate,
+    order_notional_gate,
+    order_notional_usd,
+    route_enabled_gate,
+)
 from engine.relayer.fees import fee_breakdown
 from engine.relayer.orders import OrderEvent, order_events, record, record_rollback, summary
-from engine.relayer.statuses import COMMITTED_STATUSES, OrderStatus, OriginBridgeStatus
-from engine.store import BridgeOrder, Database, OutboundTx
+from engine.relayer.statuses import COMMITTED_STATUSES, PENDING_IN_STATUSES, OrderStatus, OriginBridgeStatus
+from engine.store import BridgeOrder, Database, OrderTransition, OutboundTx
 from engine.units import format_units
 
 log = logging.getLogger(__name__)
@@ -124,6 +131,7 @@ class Relayer:
         self._stay_keys: dict[str, tuple[str, ...]] = {}  # the blockers last recorded for a waiting order
         self.processed = 0
         self.step_errors = 0
+        self.notional_window = NotionalWindow(config.limits.window_seconds)
 
     # ------------------------------------------------------------------ scheduling
     #
@@ -405,7 +413,12 @@ class Relayer:
         origin_token, dest_token = origin.token(request.origin_token), dest.token(request.dest_token)
         assert origin_token is not None and dest_token is not None
         route = Route(request.origin_chain_id, request.origin_token, request.dest_chain_id, request.dest_token)
-        quotable = route in self.config.routes and route not in self.config.limits.disabled_routes
+        quotable = route in self.config.routes
+        route_gate = route_enabled_gate(self.config, route, f"{origin.chain_id}:{origin_token.symbol} -> "
+                                                           f"{dest.chain_id}:{dest_token.symbol}")
+        if quotable and not route_gate.passed:
+            return await self._save(order.transaction_id, OrderStatus.WillNotProcess, [route_gate],
+                                    **self._clock(dest.chain_id), expect=status)
         native_origin, native_dest = origin.native_price_usd(), dest.native_price_usd()
         if native_origin is None or native_dest is None:
             gate = _gate("prices", False, "missing", "configured",
@@ -434,9 +447,54 @@ class Relayer:
                 relayer=self.relayer, origin_native_symbol=origin.native_symbol,
                 dest_native_symbol=dest.native_symbol)
             decision = evaluate_seen(facts, status)
-            to_status = decision.next_status or status
-            return await self._save(order.transaction_id, to_status, decision.reasons,
-                                    **self._clock(dest.chain_id), expect=status)
+            to_status, reasons = decision.next_status or status, list(decision.reasons)
+            if to_status == OrderStatus.CommittedPending:
+                limits = await self._limit_gates(request, origin, dest_token)
+                reasons.extend(limits)
+                if not all(g.passed for g in limits):
+                    to_status = OrderStatus.WillNotProcess
+            result = await self._save(order.transaction_id, to_status, reasons,
+                                      **self._clock(dest.chain_id), expect=status)
+            if result.changed and result.status == OrderStatus.CommittedPending:
+                self.notional_window.add(dest.chain_time or 0, order_notional_usd(request.dest_amount, dest_token))
+            return result
+
+    async def _limit_gates(self, request: BridgeRequest, origin: LiveChain, dest_token) -> list[Gate]:
+        """The operator's exposure limits for an order about to be committed (issue: limits)."""
+        origin_token = origin.token(request.origin_token)
+        gates = [order_notional_gate(request.dest_amount, dest_token, self.config.limits),
+                 self.notional_window.gate(self._clock(dest_token.chain_id)["chain_time"],
+                                           order_notional_usd(request.dest_amount, dest_token), self.config.limits)]
+        if origin_token is not None and origin_token.max_balance is not None:
+            balance = origin.cached_balance(request.origin_token)
+            if balance is None:
+                balance = await origin.balance_of(request.origin_token)
+            owed = await self._owed_on(origin.chain_id, request.origin_token)
+            gates.insert(0, max_balance_gate(balance, owed, request.origin_amount, origin_token))
+        return gates
+
+    async def _owed_on(self, chain_id: int, token: str) -> int:
+        """originAmount of our orders relayed but not yet claimed on `chain_id` (it will arrive there)."""
+        async with self.db.read() as s:
+            amounts = (await s.scalars(select(BridgeOrder.origin_amount).where(
+                BridgeOrder.origin_chain_id == chain_id, BridgeOrder.origin_token == token.lower(),
+                BridgeOrder.status.in_([int(x) for x in PENDING_IN_STATUSES])))).all()
+        return sum(amounts)
+
+    async def load_notional_window(self) -> None:
+        """Rebuild the rolling notional window from the stored commitments (after a restart)."""
+        seconds = self.config.limits.window_seconds
+        now = max((c.chain_time or 0 for c in self.chains.values()), default=0)
+        async with self.db.read() as s:
+            rows = (await s.execute(select(OrderTransition.chain_time, BridgeOrder.dest_chain_id,
+                                           BridgeOrder.dest_token, BridgeOrder.dest_amount)
+                                    .join(BridgeOrder, BridgeOrder.transaction_id == OrderTransition.transaction_id)
+                                    .where(OrderTransition.to_status == int(OrderStatus.CommittedPending),
+                                           OrderTransition.chain_time > now - seconds))).all()
+        for chain_time, chain_id, token, amount in rows:
+            resolved = self.config.token_by_address(chain_id, token)
+            if resolved is not None:
+                self.notional_window.add(chain_time, order_notional_usd(amount, resolved))
 
     # ------------------------------------------------------------------ CommittedPending
 

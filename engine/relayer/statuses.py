@@ -100,6 +100,10 @@ TERMINAL_STATUSES = frozenset({
 COMMITTED_STATUSES = frozenset({
     OrderStatus.CommittedPending, OrderStatus.CommittedConfirmed, OrderStatus.RelayStarted,
 })
+# Relayed by us, not yet claimed: the order's originAmount is owed to us on its origin chain.
+PENDING_IN_STATUSES = frozenset({
+    OrderStatus.RelayCompleted, OrderStatus.ProvePosting, OrderStatus.ProvePosted, OrderStatus.ClaimPending,
+})
 
 STATUS_FAMILY: dict[OrderStatus, StatusFamily] = {
     OrderStatus.Seen: StatusFamily.pending,

@@ -23,11 +23,13 @@ RELAYER_ACCOUNT = Account.from_key(dev_account(RELAYER).private_key)
 
 
 def write_engine_config(devnet: Devnet, directory: Path, *, database: dict | None = None,
-                        **chain_overrides: Any) -> Path:
+                        limits: dict | None = None, **chain_overrides: Any) -> Path:
     """The devnet's config, watching from each chain's current head, with a database in `directory`."""
     data = yaml.safe_load(devnet.config_path.read_text())
     data["signer"]["path"] = str(devnet.settings.directory / data["signer"]["path"])
     data["database"] = database or {"type": "sqlite", "dsn": str(directory / "mmtui.db")}
+    if limits is not None:
+        data["limits"] = limits
     data["base_chain_config"].update(chain_overrides)
     for chain_id, chain in data["chains"].items():
         chain["start_block"] = devnet.node(int(chain_id)).rpc("eth_blockNumber", [])
