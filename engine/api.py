@@ -137,6 +137,22 @@ class ArmingCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class QuoteView:
+    """The engine's current quote on one route (REFERENCE §3), in base units."""
+
+    origin_chain_id: int
+    origin_symbol: str
+    dest_chain_id: int
+    dest_symbol: str
+    origin_decimals: int
+    dest_decimals: int
+    max_origin_amount: int  # 0 = not quoting this route now
+    dest_amount: int  # received for max_origin_amount, before the fixed fee
+    fixed_fee: int  # dest token base units
+    limited_by: str  # why max_origin_amount is what it is
+
+
+@dataclass(frozen=True, slots=True)
 class InventoryView:
     chain_id: int
     token: str  # checksum address (the native sentinel for the gas token)
@@ -144,7 +160,7 @@ class InventoryView:
     decimals: int
     balance: int | None  # on chain, base units; None until first read
     committed: int  # destAmount of orders holding a commitment here
-    pending_in: int  # owed to us on this chain: relayed elsewhere, not yet claimed here
+    pending_in: int  # owed to us here (relayed elsewhere, not yet claimed) plus rebalances on their way here
 
     @property
     def spendable(self) -> int:
@@ -177,6 +193,7 @@ class EngineSnapshot:
     breakers: tuple[BreakerView, ...] = ()
     rebalances: tuple[RebalanceView, ...] = ()
     fatal_error: str | None = None
+    quotes: tuple[QuoteView, ...] = ()
 
 
 # --- commands -------------------------------------------------------------------------------------
@@ -191,6 +208,12 @@ class Command:
 
     def args(self) -> dict[str, object]:
         return {}
+
+
+def command_name(command: Command) -> str:
+    """The journal name of a command ("reset_breaker"), also for a command with a field called ``name``
+    (ResetBreaker's ``name`` is the breaker's and hides ``Command.name``)."""
+    return _command_name(type(command).__name__)
 
 
 def _command_name(class_name: str) -> str:

@@ -589,6 +589,7 @@ class TokenFile(BaseModel):
     initial_balance_pct: Optional[Pct] = None
     min_rebalance_amount: Amount = Decimal(0)
     max_rebalance_amount: Optional[Amount] = None
+    reference_pool: Optional[Address] = None  # a constant-product pool pricing this token (token0) for the breakers
 
 
 class LimitsFile(BaseModel):
@@ -705,6 +706,7 @@ class ResolvedToken:
     initial_balance_pct: Decimal | None
     min_rebalance_amount: int  # base units
     max_rebalance_amount: int | None  # base units
+    reference_pool: str | None = None  # checksum address; watched by the price breakers
 
     @property
     def is_native(self) -> bool:
@@ -1227,6 +1229,9 @@ def _build_tokens(chain_id: int, path: _Path, raw_tokens: Any, draft: _ChainDraf
         if tf.address == NATIVE_TOKEN_ADDRESS and tf.decimals != 18:
             problems.add(tpath + ("decimals",), "must be 18 for the native token (0xEeee...EEeE)")
             ok = False
+        if tf.reference_pool is not None and tf.address == NATIVE_TOKEN_ADDRESS:
+            problems.add(tpath + ("reference_pool",), "a pool prices an ERC20: not the native token")
+            ok = False
         amounts: dict[str, int | None] = {}
         for name in ("min_quote_amount", "max_relay_amount", "max_balance", "min_rebalance_amount", "max_rebalance_amount"):
             value = getattr(tf, name)
@@ -1291,6 +1296,7 @@ def _build_tokens(chain_id: int, path: _Path, raw_tokens: Any, draft: _ChainDraf
             initial_balance_pct=tf.initial_balance_pct,
             min_rebalance_amount=amounts["min_rebalance_amount"] or 0,
             max_rebalance_amount=amounts["max_rebalance_amount"],
+            reference_pool=tf.reference_pool,
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator
@@ -42,6 +43,7 @@ from engine.api import (
     TransactionView,
     TransitionView,
     Unfreeze,
+    command_name,
 )
 from engine.chain.fees import FeeConfig, FeePolicy
 from engine.chain.live import LiveChain
@@ -50,7 +52,11 @@ from engine.chain.submitter import TransactionSubmitter
 from engine.chain.watcher import ChainWatcher, WatchedLog
 from engine.config import MmtuiConfig
 from engine.protocol.codec import NATIVE_TOKEN
+from engine.inventory.cctp import AttestationSource
+from engine.inventory.manager import CapitalDesk
 from engine.relayer.machine import Relayer
+from engine.alerts import AlertConfigError, AlertDispatcher, AlertStats
+from engine.breakers.monitor import BreakerMonitor
 from engine.relayer.orders import gate_from_json, load_history, store_requests
 from engine.relayer.statuses import COMMITTED_STATUSES, PENDING_IN_STATUSES, OrderStatus
 from engine.store import BridgeOrder, Database, DeadLetter, OperatorJournal
@@ -60,6 +66,7 @@ log = logging.getLogger(__name__)
 RECENT_FINISHED_ORDERS = 500  # finished orders kept in the live view (the database has them all)
 EVENT_LOG_SIZE = 500
 STOP_TIMEOUT_SECONDS = 15
+ALERT_STOP_TIMEOUT_SECONDS = 5
 APPROVAL_MINIMUM = 2**255  # re-approve once a max approval has been spent down this far
 # Upkeep (tick, balances, fees) runs per head but at most this often: an automining devnet makes a
 # block per transaction, and reading everything 60 times a second would starve the relays.
@@ -103,7 +110,7 @@ class _ChangeFeed:
 class Engine:
     def __init__(self, config: MmtuiConfig, account: LocalAccount, *, db: Database | None = None,
                  workers: int = 8, poll_interval: float = 1.0, bump_after_seconds: float = 30.0,
-                 rpc_timeout: float = 10.0) -> None:
+                 rpc_timeout: float = 10.0, attestations: AttestationSource | None = None) -> None:
         self.config = config
         self._account = account
         self.address = to_checksum_address(account.address)
@@ -130,6 +137,18 @@ class Engine:
         self._started = False
         self._closed = False
         self._dead_letters: Counter[int] = Counter()
+        # circuit breakers and alerts (issue 6): the monitor holds the rules; the relayer asks it before committing
+        try:
+            self.alerts = AlertDispatcher(config.alerts, os.environ)
+        except AlertConfigError as exc:  # names the target and the variable, never a value
+            raise EngineError(str(exc)) from None
+        self.breakers = BreakerMonitor(config, self.db, self.chains, self.address, dispatcher=self.alerts,
+                                       on_event=self._event, on_change=lambda: self._feed.bump())
+        self.relayer.is_halted = self.breakers.halted
+        # quotes and rebalancing (issue 5)
+        self.desk = CapitalDesk(config, self.db, self.chains, account, committed=self._committed_amounts,
+                                attestations=attestations, on_event=self._event, environ=os.environ,
+                                is_halted=self.breakers.halted)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -165,6 +184,8 @@ class Engine:
                 chain.on_head(head)
             await self._ensure_approvals(chain)
         await self.relayer.load_notional_window()
+        await self.breakers.prepare()
+        await self.desk.load()
         for txid in await self.relayer.active_ids():
             self.relayer.enqueue(txid)
         self._event("info", f"engine started: {len(self.chains)} chains, relayer {self.address}, DISARMED")
@@ -204,11 +225,14 @@ class Engine:
         if not self._started:
             await self.start()
         outer = stop
+        await self.alerts.start()
         loops = [
             *(asyncio.create_task(c.watcher.run(self._stop), name=f"watcher-{c.chain_id}") for c in self.chains.values()),
             *(asyncio.create_task(self._upkeep(c), name=f"upkeep-{c.chain_id}") for c in self.chains.values()),
             asyncio.create_task(self.relayer.run(self._stop), name="relayer"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self.breakers.run(self._stop), name="breakers"),
+            asyncio.create_task(self.desk.run(self._stop), name="capital-desk"),
         ]
         self._tasks = loops
         waiter = asyncio.create_task(outer.wait()) if outer is not None else None
@@ -233,6 +257,7 @@ class Engine:
             if stuck:  # state is in the database at every step: a task that will not stop is abandoned
                 log.error("engine tasks did not stop within %d s: %s", STOP_TIMEOUT_SECONDS,
                           ", ".join(sorted(t.get_name() for t in stuck)))
+            await self.alerts.stop(ALERT_STOP_TIMEOUT_SECONDS)  # bounded: queued alerts get a last chance
             await self.close()
 
     def request_stop(self) -> None:
@@ -264,6 +289,7 @@ class Engine:
         self.relayer.on_head(chain_id, header.number, header.timestamp)
         self._dead_letters[chain_id] = chain.watcher.dead_letters
         self._head_events[chain_id].set()
+        self.breakers.on_head(chain_id)
 
     async def _upkeep(self, chain: LiveChain) -> None:
         """Per new head: settle/bump our transactions, refresh balances and fees, wake the orders that
@@ -377,6 +403,7 @@ class Engine:
             started_at=self.started_at, heartbeat_at=self.heartbeat_at, chains=chains,
             inventory=self._inventory(), orders=tuple(orders),
             order_counts={k: v for k, v in self._counts.items() if v > 0}, events=tuple(self._events),
+            breakers=self.breakers.views(), rebalances=self.desk.views(), quotes=self.desk.quote_views(),
             fatal_error=self.fatal_error)
 
     def _chain_view(self, c: LiveChain) -> ChainView:
@@ -391,21 +418,32 @@ class Engine:
             pending_transactions=c.pending_transactions, dead_letters=self._dead_letters.get(c.chain_id, 0),
             base_fee_history=tuple(c.base_fee_history))
 
-    def _inventory(self) -> tuple[InventoryView, ...]:
+    def _committed_amounts(self) -> Counter[tuple[int, str]]:
+        """destAmount held by committed orders per (chain, lowercase token)."""
         committed: Counter[tuple[int, str]] = Counter()
-        owed: Counter[tuple[int, str]] = Counter()
         for v in self._orders.values():
             if v.status in COMMITTED_STATUSES:
                 committed[(v.dest_chain_id, v.dest_token.lower())] += v.dest_amount
-            elif v.status in PENDING_IN_STATUSES:
+        return committed
+
+    def _inventory(self) -> tuple[InventoryView, ...]:
+        committed = self._committed_amounts()
+        owed: Counter[tuple[int, str]] = Counter()
+        for v in self._orders.values():
+            if v.status in PENDING_IN_STATUSES:
                 owed[(v.origin_chain_id, v.origin_token.lower())] += v.origin_amount
         out = []
         for c in self.chains.values():
             for t in c.config.tokens.values():
                 key = (c.chain_id, t.address.lower())
+                pending_in = owed[key] + self.desk.in_flight_to(c.chain_id, t.address)
                 out.append(InventoryView(c.chain_id, t.address, t.symbol, t.decimals,
-                                         c.token_balances.get(t.address.lower()), committed[key], owed[key]))
+                                         c.token_balances.get(t.address.lower()), committed[key], pending_in))
         return tuple(out)
+
+    def alert_stats(self) -> AlertStats:
+        """Deliveries of the alert dispatcher (sent, failed, pending per target; no URLs or secrets)."""
+        return self.alerts.stats()
 
     def changes(self) -> AsyncIterator[int]:
         return self._feed.subscribe()
@@ -466,10 +504,10 @@ class Engine:
         try:
             ok, message = await self._perform(command)
         except Exception as exc:  # noqa: BLE001 - the operator sees the failure, the engine goes on
-            log.exception("command %s failed", command.name)
-            ok, message = False, f"{command.name} failed: {type(exc).__name__}: {exc}"
+            log.exception("command %s failed", command_name(command))
+            ok, message = False, f"{command_name(command)} failed: {type(exc).__name__}: {exc}"
         journal_id = await self._journal(command, ok, message)
-        self._event("info" if ok else "warning", f"{command.actor}: {command.name} -> {message}")
+        self._event("info" if ok else "warning", f"{command.actor}: {command_name(command)} -> {message}")
         return CommandResult(ok, message, journal_id)
 
     async def _perform(self, command: Command) -> tuple[bool, str]:
@@ -496,10 +534,17 @@ class Engine:
             return True, "withdrawals UNFROZEN"
         if isinstance(command, RelayOrder):
             return await self._relay_one(command.transaction_id)
-        if isinstance(command, (ApproveRebalance, RejectRebalance)):
-            return False, "no rebalance with that id (rebalancing is not configured)"
+        if isinstance(command, ApproveRebalance):
+            return await self.desk.approve(command.rebalance_id, actor=command.actor)
+        if isinstance(command, RejectRebalance):
+            return await self.desk.reject(command.rebalance_id, actor=command.actor)
         if isinstance(command, ResetBreaker):
-            return False, f"no tripped breaker named {command.name!r}"
+            ok, message = await self.breakers.reset(command.name, command.actor)
+            if ok:  # the orders its halt kept waiting decide again now
+                for view in self._orders.values():
+                    if view.status in _DECIDING:
+                        self.relayer.enqueue(view.transaction_id)
+            return ok, message
         return False, f"unknown command {command.name}"
 
     async def _relay_one(self, transaction_id: str) -> tuple[bool, str]:
@@ -522,12 +567,12 @@ class Engine:
     async def _journal(self, command: Command, ok: bool, message: str) -> int | None:
         try:
             async with self.db.write() as s:
-                row = OperatorJournal(actor=command.actor[:128], command=command.name, args=command.args(), ok=ok,
+                row = OperatorJournal(actor=command.actor[:128], command=command_name(command), args=command.args(), ok=ok,
                                       result=message[:2000])
                 s.add(row)
                 await s.flush()
                 return row.id
         except Exception:  # noqa: BLE001 - the command happened; its journal line failing is reported
-            log.exception("operator journal write failed for %s", command.name)
-            self._event("error", f"journal write failed for {command.name}")
+            log.exception("operator journal write failed for %s", command_name(command))
+            self._event("error", f"journal write failed for {command_name(command)}")
             return None

@@ -116,7 +116,7 @@ def run_no_ui(args: argparse.Namespace) -> int:
 
     configure_json_logging(args.log_level)
     with engine_config_path(args) as config_path:
-        engine = build_engine(config_path)
+        engine = build_engine(config_path, devnet=args.devnet)
         try:
             run_headless(engine, arm=args.arm)
         except EngineError as exc:
@@ -134,7 +134,7 @@ def run_tui(args: argparse.Namespace) -> int:
     from mmtui.logs import configure_json_logging
 
     with engine_config_path(args) as config_path:
-        engine = build_engine(config_path)
+        engine = build_engine(config_path, devnet=args.devnet)
         log_path = (args.devnet_dir if args.devnet else args.config.parent) / "mmtui.log"
         with log_path.open("a", encoding="utf-8") as log_file:  # the terminal belongs to the console
             configure_json_logging(args.log_level, log_file)
@@ -205,10 +205,12 @@ def engine_config_path(args: argparse.Namespace) -> Iterator[Path]:
             traffic.join(TRAFFIC_STOP_SECONDS)  # before the anvils stop under its pending receipts
 
 
-def build_engine(config_path: Path) -> Engine:
-    """Config and signer -> Engine; a problem the operator can fix is an OperatorError (exit 2)."""
+def build_engine(config_path: Path, *, devnet: bool = False) -> Engine:
+    """Config and signer -> Engine; a problem the operator can fix is an OperatorError (exit 2).
+    CCTP attestations come from the devnet's local attester on the devnet, from Circle's API elsewhere."""
     from engine.config import ConfigError, load_config, resolve_signer_key
     from engine.core import Engine
+    from engine.inventory.cctp import CIRCLE_ATTESTATION_API, CircleAttestationApi, LocalAttester
 
     try:
         config = load_config(config_path)
@@ -220,7 +222,8 @@ def build_engine(config_path: Path) -> Engine:
         raise OperatorError(f"{config_path}: {'; '.join(exc.problems)}", EXIT_USAGE) from None
     if account is None:
         raise OperatorError("signer type devnet_unlocked cannot sign; use keystore or env", EXIT_USAGE)
-    return Engine(config, account)
+    attestations = LocalAttester() if devnet else CircleAttestationApi(CIRCLE_ATTESTATION_API)
+    return Engine(config, account, attestations=attestations)
 
 
 def start_devnet_or_explain(settings: DevnetSettings) -> Devnet:

@@ -383,7 +383,8 @@ def test_example_config_loads() -> None:
     assert cfg.name == "devnet" and set(cfg.chains) == {31337, 31338}
     assert cfg.chain(31337).confirmations == 1 and cfg.chain(31338).confirmations == 0
     assert cfg.chain(31338).max_gas_price_wei == 50 * 10**9
-    assert len(cfg.routes) == 4 and len(cfg.breakers) == 4 and len(cfg.alerts) == 2
+    assert len(cfg.routes) == 4 and len(cfg.breakers) == 5 and len(cfg.alerts) == 2
+    assert cfg.token(31337, "USDC").reference_pool == "0x0165878A594ca255338adfa4d48449f69242Eb8F"
 
 
 def test_round_trip_through_render(tmp_path: Path) -> None:
@@ -824,3 +825,38 @@ def test_config_module_does_not_import_textual() -> None:
 
     code = "import sys, engine.config; assert 'textual' not in sys.modules, 'textual imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_reference_pool_is_resolved_and_optional(tmp_path: Path) -> None:
+    def fn(d: dict) -> None:
+        usdc(d)["reference_pool"] = OTHER.lower()
+
+    cfg = load_config(write(tmp_path, mutate(fn)))
+    assert cfg.token(31337, "USDC").reference_pool == OTHER  # checksummed
+    assert cfg.token(31338, "USDC").reference_pool is None
+    assert cfg.token(31337, "ETH").reference_pool is None
+
+
+def test_reference_pool_problems(tmp_path: Path) -> None:
+    def fn(d: dict) -> None:
+        usdc(d)["reference_pool"] = "0x1234"
+        d["chains"]["31338"]["tokens"]["ETH"]["reference_pool"] = OTHER
+
+    problems = problems_of(tmp_path, mutate(fn))
+    assert any(p.startswith("chains.31337.tokens.USDC.reference_pool:") for p in problems), problems
+    assert "chains.31338.tokens.ETH.reference_pool: a pool prices an ERC20: not the native token" in problems
+
+
+@pytest.mark.parametrize("block_time", [None, 1])
+def test_devnet_default_breakers_load(tmp_path: Path, block_time: int | None) -> None:
+    from engine.devnet.devnet import devnet_breakers
+
+    def fn(d: dict) -> None:
+        d["breakers"] = devnet_breakers([31337, 31338], block_time)
+
+    cfg = load_config(write(tmp_path, mutate(fn)))
+    kinds = {rule.kind for rule in cfg.breakers}
+    assert kinds == {"supply_jump", "price_drop", "gas_price_cap", "gas_balance_low", "head_stale", "rpc_failing"}
+    stale = [rule for rule in cfg.breakers if rule.kind == "head_stale"]
+    assert [(r.level, r.chain_id) for r in stale] == [("chain", 31337), ("chain", 31338)]
+    assert stale[0].threshold == (600 if block_time is None else 15)

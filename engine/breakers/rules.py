@@ -27,7 +27,7 @@ A value strictly above the threshold trips (below it for gas_balance_low); equal
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
@@ -278,9 +278,13 @@ class BreakerBoard:
     def observe_health(self, health: ChainHealth, *, now: float) -> list[BreakerState]:
         return self._evaluate(HEALTH_KINDS, now, lambda rule: self._measure_health(rule, health, now))
 
-    def observe_failures(self, tallies: Iterable[FailureTally], *, now: float) -> list[BreakerState]:
+    def observe_failures(self, tallies: Iterable[FailureTally], *, now: float,
+                         rules: Collection[str] | None = None) -> list[BreakerState]:
+        """``tallies`` counted over one window; ``rules`` limits the evaluation to the failure_rate rules
+        of that window (rules with different windows are fed their own tallies)."""
         tallies = tuple(tallies)
-        return self._evaluate(("failure_rate",), now, lambda rule: self._measure_failures(rule, tallies))
+        return self._evaluate(("failure_rate",), now, lambda rule: self._measure_failures(rule, tallies),
+                              only=rules)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -288,11 +292,12 @@ class BreakerBoard:
         return BreakerState(rule.name, rule.kind, rule.level, rule.chain_id, rule.token_address, rule.route,
                             tripped=False, value=None, threshold=rule.threshold, token_symbol=rule.token)
 
-    def _evaluate(self, kinds: Sequence[str], now: float, measure) -> list[BreakerState]:
+    def _evaluate(self, kinds: Sequence[str], now: float, measure,
+                  only: Collection[str] | None = None) -> list[BreakerState]:
         newly_tripped = []
         for name, rule in self._rules.items():
             state = self._states[name]
-            if rule.kind not in kinds or state.tripped:
+            if rule.kind not in kinds or state.tripped or (only is not None and name not in only):
                 continue
             measurements = [m for m in measure(rule) if m is not None]
             if not measurements:

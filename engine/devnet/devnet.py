@@ -148,6 +148,8 @@ def devnet_config(devnet: Devnet) -> dict:
                 "price_usd": spec.price_usd,
                 "min_quote_amount": 1,
             }
+            if spec.symbol in d.pools:
+                tokens[spec.symbol]["reference_pool"] = d.pools[spec.symbol]
             if spec.symbol == "USDC":
                 tokens[spec.symbol].update({
                     "rebalance_method": "cctp",
@@ -192,7 +194,29 @@ def devnet_config(devnet: Devnet) -> dict:
         },
         "chains": chains,
         "quotable_tokens": quotable,
+        "breakers": devnet_breakers([d.chain_id for d in devnet.deployments], devnet.settings.block_time),
     }
+
+
+def devnet_breakers(chain_ids: list[int], block_time: int | None) -> list[dict]:
+    """A sensible default set of breaker rules for the devnet (no alert targets: nothing to send to).
+    Liveness rules are per chain, so a dead chain halts only the orders that touch it.
+
+    An automining devnet makes a block only per transaction, so its heads go quiet whenever nobody
+    trades: its staleness limit is loose. With interval mining a head is due every block_time seconds."""
+    stale_after = max(15, 10 * block_time) if block_time else 600
+    return [
+        {"name": "supply-move", "kind": "supply_jump", "scope": {"level": "global"}, "threshold": 50,
+         "window_blocks": 1},
+        {"name": "price-drop", "kind": "price_drop", "scope": {"level": "global"}, "threshold": 20,
+         "window_blocks": 1},
+        {"name": "gas-price-cap", "kind": "gas_price_cap", "scope": {"level": "global"}, "threshold": 200},
+        {"name": "gas-balance-low", "kind": "gas_balance_low", "scope": {"level": "global"}, "threshold": 0},
+        *({"name": f"head-stale-{cid}", "kind": "head_stale", "scope": {"level": "chain", "chain_id": cid},
+           "threshold": stale_after} for cid in chain_ids),
+        *({"name": f"rpc-failing-{cid}", "kind": "rpc_failing", "scope": {"level": "chain", "chain_id": cid},
+           "threshold": 30} for cid in chain_ids),
+    ]
 
 
 def _split_initial_pct(chains: dict[str, dict], symbol: str) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "AttestationSource",
     "AttestationError",
     "LocalAttester",
+    "CIRCLE_ATTESTATION_API",
     "CircleAttestationApi",
     "RebalanceStatus",
     "FINAL_STATUSES",
@@ -186,6 +187,9 @@ class LocalAttester:
         from engine.devnet.attester import attest  # devnet-only key material stays out of production imports
 
         return attest(bytes(message))
+
+
+CIRCLE_ATTESTATION_API = "https://iris-api.circle.com/v1"  # Circle's attestation service (mainnet)
 
 
 class CircleAttestationApi:

@@ -86,6 +86,7 @@ class StepResult:
 
 OrderListener = Callable[[BridgeOrder], None]
 EventListener = Callable[[str, str], None]  # (level, text)
+HaltCheck = Callable[[int, str, Route], "str | None"]  # (dest chain, dest token, route) -> halt reason
 
 
 def _gate(name: str, passed: bool, value: str, threshold: str, text: str) -> Gate:
@@ -109,6 +110,7 @@ class Relayer:
         on_order: OrderListener | None = None,
         on_event: EventListener | None = None,
         workers: int = 8,
+        is_halted: HaltCheck | None = None,
     ) -> None:
         self.config = config
         self.db = db
@@ -118,6 +120,8 @@ class Relayer:
         self.on_order = on_order or (lambda order: None)
         self.on_event = on_event or (lambda level, text: None)
         self.workers = workers
+        # (dest chain, dest token, route) -> why new commitments there are halted (a tripped breaker), or None
+        self.is_halted: HaltCheck = is_halted or (lambda chain_id, token, route: None)
         # (priority, sequence, txid): new orders first, so a backlog of proves and claims never delays a relay
         self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
         self._queued: dict[str, int] = {}  # txid -> the best priority it is queued with
@@ -429,6 +433,13 @@ class Relayer:
             origin.config.origin_gas_estimate, dest.config.dest_gas_estimate, native_origin, native_dest,
             dest.config.fixed_fee_multiplier)
         async with self._commit_lock(dest.chain_id, request.dest_token):
+            # A tripped circuit breaker halts new commitments in its scope (checked under the lock, so a
+            # trip takes effect for the very next decision); the order waits in Seen for a reset.
+            halt = self.is_halted(dest.chain_id, request.dest_token, route)
+            if halt is not None:
+                gate = _gate("breaker", False, "tripped", "reset by a person", halt)
+                return await self._save(order.transaction_id, status, [gate], **self._clock(dest.chain_id),
+                                        expect=status)
             # The balance refreshed on each head is safe to commit against: our relays' outflows drop it
             # from the cache (forget_balance, under this lock) before their orders stop counting as committed.
             balance = dest.cached_balance(request.dest_token)

@@ -16,14 +16,17 @@ from engine.store.models import (
     OperatorJournal,
     OrderTransition,
     OutboundTx,
+    Rebalance,
     RecentBlock,
     SignerNonce,
 )
+from engine.store.breaker_models import BreakerReading  # noqa: E402 - registers its table on Base
 from engine.store.types import AddressHex, Bytes32Hex, Uint256, UtcDateTime
 
 __all__ = [
     "AddressHex",
     "Base",
+    "BreakerReading",
     "BridgeOrder",
     "Bytes32Hex",
     "ChainCursor",
@@ -34,6 +37,7 @@ __all__ = [
     "OperatorJournal",
     "OrderTransition",
     "OutboundTx",
+    "Rebalance",
     "RecentBlock",
     "SignerNonce",
     "StorageBusy",

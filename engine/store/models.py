@@ -267,3 +267,35 @@ class EngineFlag(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
+
+
+REBALANCE_STATES = ("proposed", "initiated", "pending", "done", "failed", "rejected")
+REBALANCE_ACTIVE_STATES = ("proposed", "initiated", "pending")
+
+
+class Rebalance(Base):
+    """A rebalance of one token between two chains: proposed by the canonical algorithm, approved by the
+    operator (or automatic), then executed through its method. `progress` holds the executor's state
+    between steps (for CCTP: the transactions sent, the burn message and its attestation)."""
+
+    __tablename__ = "rebalance"
+    __table_args__ = (
+        Index(None, "state"),
+        CheckConstraint(_one_of("state", REBALANCE_STATES), name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(16))
+    origin_chain_id: Mapped[int] = mapped_column(BigInteger)
+    dest_chain_id: Mapped[int] = mapped_column(BigInteger)
+    origin_token: Mapped[str] = mapped_column(AddressHex())
+    dest_token: Mapped[str] = mapped_column(AddressHex())
+    amount: Mapped[int] = mapped_column(Uint256())
+    decimals: Mapped[int] = mapped_column(SmallInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)

@@ -14,6 +14,7 @@ from web3 import Web3
 
 from engine.config import MmtuiConfig, load_config
 from engine.core import Engine
+from engine.inventory.cctp import LocalAttester
 from engine.devnet.accounts import RELAYER, dev_account
 from engine.devnet.devnet import Devnet
 from engine.relayer.statuses import OrderStatus
@@ -23,13 +24,16 @@ RELAYER_ACCOUNT = Account.from_key(dev_account(RELAYER).private_key)
 
 
 def write_engine_config(devnet: Devnet, directory: Path, *, database: dict | None = None,
-                        limits: dict | None = None, **chain_overrides: Any) -> Path:
+                        limits: dict | None = None, rebalance_interval: str | None = None,
+                        **chain_overrides: Any) -> Path:
     """The devnet's config, watching from each chain's current head, with a database in `directory`."""
     data = yaml.safe_load(devnet.config_path.read_text())
     data["signer"]["path"] = str(devnet.settings.directory / data["signer"]["path"])
     data["database"] = database or {"type": "sqlite", "dsn": str(directory / "mmtui.db")}
     if limits is not None:
         data["limits"] = limits
+    if rebalance_interval is not None:
+        data["rebalance_interval"] = rebalance_interval
     data["base_chain_config"].update(chain_overrides)
     for chain_id, chain in data["chains"].items():
         chain["start_block"] = devnet.node(int(chain_id)).rpc("eth_blockNumber", [])
@@ -61,6 +65,7 @@ async def running(engine: Engine) -> AsyncIterator[Engine]:
 
 def make_engine(config: MmtuiConfig, **kwargs: Any) -> Engine:
     kwargs.setdefault("poll_interval", 0.1)
+    kwargs.setdefault("attestations", LocalAttester())  # the devnet's CCTP attester
     return Engine(config, RELAYER_ACCOUNT, **kwargs)
 
 

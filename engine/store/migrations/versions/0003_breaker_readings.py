@@ -12,10 +12,6 @@ import sqlalchemy as sa
 from alembic import op
 from engine.store import types as store_types
 
-# The model lives in its own module; importing it here registers it on Base wherever the schema is
-# migrated (drift checks compare Base.metadata with the database).
-import engine.store.breaker_models  # noqa: F401,E402
-
 revision: str = '0003'
 down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
