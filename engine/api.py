@@ -122,9 +122,10 @@ class RebalanceView:
     dest_chain_id: int
     amount: int
     decimals: int
-    state: str  # "proposed" | "pending" | "done" | "rejected" | "failed"
+    state: str  # "proposed" | "initiated" | "pending" | "done" | "rejected" | "failed"
     reason: str
     created_at: datetime
+    dest_token: str = ""  # lowercase address on dest_chain_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,22 @@ class ArmingCheck:
     name: str
     ok: bool
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CapitalStageView:
+    """Our funds in one stage of their round trip, on one chain and token (the capital-in-flight ledger)."""
+
+    stage: str  # "committed" | "relayed, not proved" | "proved, in dispute period" | "claiming" | "rebalancing"
+    chain_id: int  # where the funds are (committed) or will arrive (owed, rebalancing)
+    token: str  # lowercase address
+    symbol: str
+    decimals: int
+    amount: int  # base units
+    entries: int  # orders or rebalances
+    oldest_age_seconds: int
+    expected_seconds: int
+    overstayed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +211,7 @@ class EngineSnapshot:
     rebalances: tuple[RebalanceView, ...] = ()
     fatal_error: str | None = None
     quotes: tuple[QuoteView, ...] = ()
+    capital: tuple[CapitalStageView, ...] = ()
 
 
 # --- commands -------------------------------------------------------------------------------------

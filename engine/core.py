@@ -27,6 +27,7 @@ from engine.api import (
     ApproveRebalance,
     Arm,
     ArmingCheck,
+    CapitalStageView,
     ChainView,
     Command,
     CommandResult,
@@ -53,13 +54,15 @@ from engine.chain.watcher import ChainWatcher, WatchedLog
 from engine.config import MmtuiConfig
 from engine.protocol.codec import NATIVE_TOKEN
 from engine.inventory.cctp import AttestationSource
+from engine.inventory.ledger import capital_in_flight
 from engine.inventory.manager import CapitalDesk
 from engine.relayer.machine import Relayer
-from engine.alerts import AlertConfigError, AlertDispatcher, AlertStats
+from engine.alerts import Alert, AlertConfigError, AlertDispatcher, AlertStats
 from engine.breakers.monitor import BreakerMonitor
 from engine.relayer.orders import gate_from_json, load_history, store_requests
 from engine.relayer.statuses import COMMITTED_STATUSES, PENDING_IN_STATUSES, OrderStatus
 from engine.store import BridgeOrder, Database, DeadLetter, OperatorJournal
+from engine.units import format_units
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +140,7 @@ class Engine:
         self._started = False
         self._closed = False
         self._dead_letters: Counter[int] = Counter()
+        self._overstays: set[tuple[str, int, str]] = set()  # capital stages already alerted as overstaying
         # circuit breakers and alerts (issue 6): the monitor holds the rules; the relayer asks it before committing
         try:
             self.alerts = AlertDispatcher(config.alerts, os.environ)
@@ -326,8 +330,12 @@ class Engine:
             self._feed.bump()
 
     async def _heartbeat(self) -> None:
+        beats = 0
         while not self._stop.is_set():
             self.heartbeat_at = datetime.now(UTC)
+            beats += 1
+            if beats % 10 == 0:
+                self._alert_overstays()
             await asyncio.sleep(0.5)
 
     # ------------------------------------------------------------------ views
@@ -404,6 +412,7 @@ class Engine:
             inventory=self._inventory(), orders=tuple(orders),
             order_counts={k: v for k, v in self._counts.items() if v > 0}, events=tuple(self._events),
             breakers=self.breakers.views(), rebalances=self.desk.views(), quotes=self.desk.quote_views(),
+            capital=self._capital(),
             fatal_error=self.fatal_error)
 
     def _chain_view(self, c: LiveChain) -> ChainView:
@@ -417,6 +426,39 @@ class Engine:
             priority_fee_wei=c.fees.max_priority_fee_per_gas if c.fees else None,
             pending_transactions=c.pending_transactions, dead_letters=self._dead_letters.get(c.chain_id, 0),
             base_fee_history=tuple(c.base_fee_history))
+
+    def _capital(self) -> tuple[CapitalStageView, ...]:
+        def symbol(chain_id: int, token: str) -> tuple[str, int]:
+            resolved = self.config.token_by_address(chain_id, token)
+            return (resolved.symbol, resolved.decimals) if resolved else (token[:10], 0)
+
+        def dispute(chain_id: int) -> int:
+            chain = self.chains.get(chain_id)
+            return chain.known_dispute_period or 0 if chain else 0
+
+        return capital_in_flight(self._orders.values(), self.desk.views(), now=datetime.now(UTC),
+                                 dispute_period=dispute, symbols=symbol)
+
+    def _alert_overstays(self) -> None:
+        """A stage of capital holding funds longer than expected: an engine event and an alert, once per
+        stage, chain and token until it clears."""
+        current = set()
+        for row in self._capital():
+            if not row.overstayed:
+                continue
+            key = (row.stage, row.chain_id, row.token)
+            current.add(key)
+            if key in self._overstays:
+                continue
+            shown = format_units(row.amount, row.decimals, row.symbol)
+            text = (f"{shown} {row.stage} on chain {row.chain_id} for {row.oldest_age_seconds} s "
+                    f"(expected under {row.expected_seconds} s, {row.entries} entries)")
+            self._event("warning", f"capital overstaying: {text}")
+            self.alerts.notify(Alert("capital_overstay", "warning", f"capital overstaying: {row.stage}", text,
+                                     f"token {row.chain_id}:{row.symbol}",
+                                     {"amount": row.amount, "entries": row.entries,
+                                      "age_seconds": row.oldest_age_seconds}))
+        self._overstays = current
 
     def _committed_amounts(self) -> Counter[tuple[int, str]]:
         """destAmount held by committed orders per (chain, lowercase token)."""

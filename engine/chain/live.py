@@ -125,6 +125,11 @@ class LiveChain:
         return self._dispute_period
 
     @property
+    def known_dispute_period(self) -> int | None:
+        """The bridge's dispute period if it has been read (by dispute_period())."""
+        return self._dispute_period
+
+    @property
     def head_age_seconds(self) -> float | None:
         if self.head_seen_monotonic is None:
             return None

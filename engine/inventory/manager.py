@@ -326,7 +326,7 @@ class CapitalDesk:
     def views(self) -> tuple[RebalanceView, ...]:
         rows = sorted(self._rows.values(), key=lambda r: r.id, reverse=True)
         return tuple(RebalanceView(r.id, r.symbol, r.origin_chain_id, r.dest_chain_id, r.amount, r.decimals,
-                                   r.state, r.reason, r.created_at) for r in rows)
+                                   r.state, r.reason, r.created_at, r.dest_token) for r in rows)
 
     def _proposal_of(self, row: Rebalance) -> RebalanceProposal:
         return RebalanceProposal(row.symbol, row.method, row.origin_chain_id, row.dest_chain_id,

@@ -25,6 +25,8 @@ async def test_order_and_window_notional_limits_refuse_with_the_limit_named(devn
 
         first = await place(traffic, "USDC", "400")
         assert await settled(engine, devnet, first) == OrderStatus.CommittedConfirmed
+        committed = [r for r in engine.snapshot().capital if r.stage == "committed"]
+        assert [(r.chain_id, r.symbol, r.amount, r.entries) for r in committed] == [(DEST, "USDC", first.dest_amount, 1)]
         second = await place(traffic, "USDC", "400")  # 396.6 + 396.6 USD committed > 700 in the window
         assert await settled(engine, devnet, second) == OrderStatus.WillNotProcess
         reason = reason_of(engine, second.transaction_id)
