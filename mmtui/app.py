@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -40,6 +41,7 @@ from themes import DEFAULT_THEME, STYLESHEET, THEMES
 
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 OLDER_PAGE = 200
+OLDER_RETRY_SECONDS = 5.0
 
 
 def utc_now() -> datetime:
@@ -66,7 +68,10 @@ class MmtuiApp(App):
         self.snapshot: EngineSnapshot | None = None
         self._refreshing = False
         self._loading_older = False
-        self._older_offset = 0
+        self._older_offset = 0  # next page of list_orders, under the current filter
+        self._older_exhausted = False
+        self._older_generation = 0  # bumped by a new filter: a page of the old one is dropped
+        self._older_retry_at = 0.0  # monotonic time before which a failed page is not asked again
         self.snapshot_error: str | None = None
         for theme in THEMES:
             self.register_theme(theme)
@@ -85,7 +90,7 @@ class MmtuiApp(App):
                 loop.add_signal_handler(sig, self._on_exit_signal, sig)
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
                 pass
-        self.theme_changed_signal.subscribe(self, lambda _theme: self._render(force=True))
+        self.theme_changed_signal.subscribe(self, lambda _theme: self.render_snapshot(force=True))
         self.pull_snapshot()
         self.set_interval(self.refresh_seconds, self.pull_snapshot)
 
@@ -121,31 +126,48 @@ class MmtuiApp(App):
             self._refreshing = False
         self.snapshot_error = None
         self.snapshot = snap
-        self._render()
+        self.render_snapshot()
 
-    def _render(self, *, force: bool = False) -> None:
-        if self.snapshot is None or not self.is_screen_installed("main"):
+    def render_snapshot(self, *, force: bool = False) -> None:
+        """Show the latest confirmed snapshot (not while the app shuts down: its widgets are going)."""
+        if self.snapshot is None or not self.is_running or not self.is_screen_installed("main"):
             return
         with self.batch_update():
             self.main.show(self.snapshot, self.clock(), force=force)
 
     def load_older_orders(self) -> None:
-        if self._loading_older:
+        """Page older orders in from the database (the orders cursor neared the last one known)."""
+        if self._loading_older or self._older_exhausted or time.monotonic() < self._older_retry_at:
             return
         self._loading_older = True
-        self.run_worker(self._load_older, group="older")
+        self.run_worker(self._load_older(self._older_generation), group="older")
 
-    async def _load_older(self) -> None:
+    async def _load_older(self, generation: int) -> None:
         try:
-            orders = await self.client.list_orders(offset=self._older_offset, limit=OLDER_PAGE)
-        except Exception as exc:  # noqa: BLE001
+            while generation == self._older_generation and not self._older_exhausted:
+                statuses = self.main.order_filter.stored_statuses()
+                orders = await self.client.list_orders(statuses=statuses, offset=self._older_offset,
+                                                       limit=OLDER_PAGE)
+                if generation != self._older_generation:  # the filter changed meanwhile: a page of the old one
+                    return
+                self._older_offset += len(orders)
+                self._older_exhausted = len(orders) < OLDER_PAGE
+                self.main.add_older(orders)
+                if not self.main.wants_older():  # a filter may match few orders per page: fill the screen
+                    return
+        except Exception as exc:  # noqa: BLE001 - said once, retried after a pause (not at every refresh)
+            self._older_retry_at = time.monotonic() + OLDER_RETRY_SECONDS
             self.notify(f"could not load older orders: {exc}", severity="error")
-            return
         finally:
-            self._loading_older = False
-        self._older_offset += len(orders)
-        if orders:
-            self.main.add_older(orders, self.clock())
+            if generation == self._older_generation:
+                self._loading_older = False
+
+    def _restart_older(self) -> None:
+        """Forget the history pages (a new filter): the next pages come from the start."""
+        self._older_generation += 1
+        self._older_offset = 0
+        self._older_exhausted = False
+        self._loading_older = False
 
     # ------------------------------------------------------------------ commands
 
@@ -164,8 +186,16 @@ class MmtuiApp(App):
             self.notify(result.message, title=f"{command.name} refused", severity="error", timeout=10)
         self.pull_snapshot()
 
-    def toggle_arm(self) -> None:
+    def _engine_state_known(self) -> bool:
+        """Whether a key that depends on the engine's state can act; if not, the operator is told why."""
         if self.snapshot is None:
+            self.notify("no engine state yet: waiting for the engine's first snapshot",
+                        severity="warning", timeout=4)
+            return False
+        return True
+
+    def toggle_arm(self) -> None:
+        if not self._engine_state_known():
             return
         if self.snapshot.armed:
             self.send(Disarm())
@@ -177,10 +207,11 @@ class MmtuiApp(App):
             elif choice == "override":
                 self.send(Arm(override=True))
 
-        self.push_screen(ArmingScreen(self.client.arming_checks), armed)
+        symbols = {c.chain_id: c.native_symbol for c in self.snapshot.chains}
+        self.push_screen(ArmingScreen(self.client.arming_checks, native_symbols=symbols), armed)
 
     def toggle_freeze(self) -> None:
-        if self.snapshot is None:
+        if not self._engine_state_known():
             return
         if not self.snapshot.frozen:
             self.send(Freeze())
@@ -222,7 +253,10 @@ class MmtuiApp(App):
     def open_filter(self, current: OrderFilter) -> None:
         def chosen(flt: OrderFilter | None) -> None:
             if flt is not None:
-                self.main.set_filter(flt, self.clock())
+                self._restart_older()
+                self.main.set_filter(flt)
+                if not flt.is_empty:  # matches beyond the live view are in the database
+                    self.load_older_orders()
 
         self.push_screen(FilterScreen(current), chosen)
 

@@ -1,7 +1,8 @@
 """The safe arming checklist (runbook): every check live, arm when all are green, override on purpose."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,8 +12,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from engine.api import ArmingCheck
+from widgets.cells import wei_in_text
 
 LoadChecks = Callable[[], Awaitable[tuple[ArmingCheck, ...]]]
+_CHAIN = re.compile(r"\bchain (\d+)\b")
 
 
 class ArmingScreen(ModalScreen[str | None]):
@@ -71,9 +74,11 @@ class ArmingScreen(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", id="arming.cancel"),
     ]
 
-    def __init__(self, load_checks: LoadChecks, refresh_seconds: float = 1.0) -> None:
+    def __init__(self, load_checks: LoadChecks, refresh_seconds: float = 1.0, *,
+                 native_symbols: Mapping[int, str] | None = None) -> None:
         super().__init__()
         self.load_checks = load_checks
+        self.native_symbols = dict(native_symbols or {})  # chain id -> gas token, to show wei as "0.002 ETH"
         self.refresh_seconds = refresh_seconds
         self.checks: tuple[ArmingCheck, ...] | None = None  # None until the first load completes
         self._loading = False
@@ -127,7 +132,7 @@ class ArmingScreen(ModalScreen[str | None]):
                 " ",
                 (check.name.ljust(width), "bold"),
                 "  ",
-                check.detail,
+                self._readable(check),
             )
             for check in checks
         ]
@@ -143,6 +148,12 @@ class ArmingScreen(ModalScreen[str | None]):
             hint.update("all checks green: press enter to arm")
         hint.set_class(failing == 0, "-ready")
         hint.set_class(failing > 0, "-failing")
+
+    def _readable(self, check: ArmingCheck) -> str:
+        """The check's detail with gas amounts in the chain's native token (the engine words them in wei)."""
+        chain = _CHAIN.search(check.name)
+        symbol = self.native_symbols.get(int(chain.group(1)), "ETH") if chain else "ETH"
+        return wei_in_text(check.detail, symbol)
 
     def action_arm(self) -> None:
         if self.checks is None:

@@ -85,6 +85,12 @@ class OrderFilter:
                 words.append(value)
         return cls(statuses=frozenset(statuses), chain_id=chain_id, token=token, text=" ".join(words))
 
+    def stored_statuses(self) -> tuple[OrderStatus, ...]:
+        """The statuses to ask the database for (every status when the filter names none)."""
+        if not self.statuses:
+            return ()
+        return tuple(s for s in OrderStatus if s.name in self.statuses or s.family.value in self.statuses)
+
     @property
     def is_empty(self) -> bool:
         return not (self.statuses or self.chain_id is not None or self.token or self.text)

@@ -45,7 +45,6 @@ class MainScreen(Screen):
         super().__init__()
         self.order_filter = OrderFilter()
         self.snapshot: EngineSnapshot | None = None
-        self.older: dict[str, OrderView] = {}  # fetched from the database on demand, beyond the live view
         self._bindings_state: tuple = ()
         self._mounted = False
 
@@ -78,9 +77,12 @@ class MainScreen(Screen):
 
     def on_mount(self) -> None:
         self._mounted = True
+        # A snapshot that arrived before the panes existed is shown now, not at the next pull: until it is,
+        # the screen's keys would judge the engine's state unknown and drop the operator's key press.
+        self.app.render_snapshot()
 
     def show(self, snap: EngineSnapshot, now: datetime, *, force: bool = False) -> None:
-        if not self._mounted:  # a snapshot that arrives before the panes exist waits for the next pull
+        if not self._mounted:  # on_mount shows it
             return
         unchanged = not force and self.snapshot is not None and snap.version == self.snapshot.version
         self.snapshot = snap
@@ -98,11 +100,9 @@ class MainScreen(Screen):
         self._refresh_bindings_if_changed()
 
     def _refresh_bindings_if_changed(self) -> None:
-        """The footer recomposes on every refresh_bindings: only when a key's applicability may differ."""
-        order, rebalance, breaker = self.selected_order(), self.selected_rebalance(), self.selected_breaker()
-        state = (self.snapshot is not None, self.snapshot.armed if self.snapshot else None,
-                 order.status if order else None, rebalance.state if rebalance else None,
-                 breaker.state if breaker else None, self.focused)
+        """The footer recomposes on every refresh_bindings (tens of ms): only when a key's applicability
+        changed, not whenever the selected order moves on (with hundreds of changes a second, it often does)."""
+        state = (self.focused, *(self.check_action(b.action, ()) for b in self.BINDINGS))
         if state != self._bindings_state:
             self._bindings_state = state
             self.refresh_bindings()
@@ -111,29 +111,36 @@ class MainScreen(Screen):
         snap = self.snapshot
         if snap is None:
             return
-        live = {o.transaction_id: o for o in snap.orders}
-        orders = list(snap.orders) + [o for k, o in self.older.items() if k not in live]
-        flt = self.order_filter
-        shown = orders if flt.is_empty else [o for o in orders if flt.matches(o)]
         table = self.query_one(OrdersTable)
-        table.apply(shown, {c.chain_id: c.head_time for c in snap.chains}, now, colors, force=force)
-        title = f"Orders {len(shown)}" if flt.is_empty else f"Orders {len(shown)} of {len(orders)}"
-        if not orders:
+        table.apply(snap.orders, {c.chain_id: c.head_time for c in snap.chains}, now, colors, force=force)
+        self._title_orders()
+        if table.total < table.window and sum(snap.order_counts.values()) > table.total:
+            self.app.load_older_orders()  # the screen has room and the database has more: the newest of them
+
+    def _title_orders(self) -> None:
+        table, flt, snap = self.query_one(OrdersTable), self.order_filter, self.snapshot
+        shown = table.total
+        title = f"Orders {shown}" if flt.is_empty else f"Orders {shown} · filter: {flt.describe()}"
+        if not table.live and not table.history and flt.is_empty:
             title += " · none seen yet: orders appear when users bridge on a watched route"
-        if not flt.is_empty:
-            title += f" · filter: {flt.describe()}"
         table.border_title = title
-        total = sum(snap.order_counts.values())
-        table.border_subtitle = f"{total} stored" if total else ""
+        stored = sum(snap.order_counts.values()) if snap is not None else 0
+        place = f"{table.cursor + 1} of {shown} · " if shown > table.window else ""
+        table.border_subtitle = f"{place}{stored} stored" if stored else place.removesuffix(" · ")
 
-    def set_filter(self, flt: OrderFilter, now: datetime) -> None:
+    def set_filter(self, flt: OrderFilter) -> None:
         self.order_filter = flt
-        self._show_orders(now, styles_for(self.app.current_theme))
+        self.query_one(OrdersTable).set_filter(None if flt.is_empty else flt.matches)
+        self._title_orders()
 
-    def add_older(self, orders: tuple[OrderView, ...], now: datetime) -> None:
-        for o in orders:
-            self.older.setdefault(o.transaction_id, o)
-        self._show_orders(now, styles_for(self.app.current_theme))
+    def add_older(self, orders: tuple[OrderView, ...]) -> None:
+        self.query_one(OrdersTable).add_history(orders)
+        self._title_orders()
+
+    def wants_older(self) -> bool:
+        """Whether the orders cursor is within a screenful of the last order loaded."""
+        table = self.query_one(OrdersTable)
+        return table.total - table.cursor <= table.window
 
     # ------------------------------------------------------------------ selection
 
@@ -142,11 +149,14 @@ class MainScreen(Screen):
         return table.selected() if table.has_focus else None
 
     def selected_rebalance(self) -> RebalanceView | None:
-        pane = self.query_one(RebalancesPane)
-        return pane.selected() if pane.query_one(KeyedTable).has_focus else None
+        return self._selected_in(RebalancesPane)
 
     def selected_breaker(self) -> BreakerView | None:
-        pane = self.query_one(BreakersPane)
+        return self._selected_in(BreakersPane)
+
+    def _selected_in(self, pane_type: type[RebalancesPane] | type[BreakersPane]):
+        """The pane's selected row, only while its table has the focus (the keys act on what is focused)."""
+        pane = self.query_one(pane_type)
         return pane.selected() if pane.query_one(KeyedTable).has_focus else None
 
     def orders_in_flight(self) -> int:
@@ -160,7 +170,7 @@ class MainScreen(Screen):
         """None greys a key out in the footer: it does not apply to what is selected now."""
         snap = self.snapshot
         if action in ("toggle_arm", "toggle_freeze"):
-            return True if snap is not None else None
+            return True  # always taken: before the first snapshot the app says why it cannot act yet
         if action == "order_detail":
             return True if self.selected_order() is not None else None
         if action == "relay_order":
@@ -192,14 +202,15 @@ class MainScreen(Screen):
             self.app.relay_order(order)
 
     def action_approve_rebalance(self) -> None:
-        rebalance = self.selected_rebalance()
-        if rebalance is not None and rebalance.state == "proposed":
-            self.app.decide_rebalance(rebalance, approve=True)
+        self._decide_rebalance(approve=True)
 
     def action_reject_rebalance(self) -> None:
+        self._decide_rebalance(approve=False)
+
+    def _decide_rebalance(self, *, approve: bool) -> None:
         rebalance = self.selected_rebalance()
         if rebalance is not None and rebalance.state == "proposed":
-            self.app.decide_rebalance(rebalance, approve=False)
+            self.app.decide_rebalance(rebalance, approve=approve)
 
     def action_reset_breaker(self) -> None:
         breaker = self.selected_breaker()
@@ -212,7 +223,9 @@ class MainScreen(Screen):
     def on_descendant_focus(self) -> None:
         self._refresh_bindings_if_changed()
 
-    def on_data_table_row_highlighted(self) -> None:
+    def on_data_table_row_highlighted(self, event: OrdersTable.RowHighlighted) -> None:
+        if isinstance(event.data_table, OrdersTable):
+            self._title_orders()
         self._refresh_bindings_if_changed()
 
     def on_data_table_row_selected(self, event: OrdersTable.RowSelected) -> None:

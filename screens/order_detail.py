@@ -16,11 +16,12 @@ from textual.widgets import Static
 
 from engine.api import OrderDetail, OrderStatus, OrderView, TransitionView
 from engine.units import format_units
+from themes import FAMILY_VARIABLES, family_variable
 
 
 def status_classes(status: OrderStatus) -> str:
-    """The CSS classes of a status label: "status status-in_flight" (themes colour the families)."""
-    return f"status status-{status.family.value}"
+    """The CSS classes of a status label: "status status-in-flight" (coloured by the theme's variable)."""
+    return f"status {family_variable(status.family)}"
 
 
 def chain_time_text(chain_time: int) -> str:
@@ -106,11 +107,7 @@ class OrderDetailScreen(Screen[None]):
         text-style: bold;
         width: auto;
     }
-    OrderDetailScreen .status-pending { color: $text-muted; }
-    OrderDetailScreen .status-in_flight { color: $accent; }
-    OrderDetailScreen .status-done { color: $success; }
-    OrderDetailScreen .status-refused { color: $warning; }
-    OrderDetailScreen .status-lost { color: $error; }
+    """ + "".join(f"OrderDetailScreen .{name} {{ color: ${name}; }}\n" for name in FAMILY_VARIABLES) + """
     OrderDetailScreen .transition {
         height: auto;
         margin-bottom: 1;

@@ -1,8 +1,10 @@
 """mmtui's themes: dark, light and a 16-colour one for plain terminals, plus the shared stylesheet.
 
-Status colours are theme variables (`$status-pending`, `$status-in-flight`, `$status-done`,
-`$status-refused`, `$status-lost`, `$status-armed`, `$status-disarmed`, `$status-error`), so a widget's
-CSS and the Rich text it renders in table cells agree under every theme.
+Status colours are theme variables, so a widget's CSS and the Rich text it renders in table cells agree
+under every theme. A status family's colour has one name, made from the engine's `StatusFamily` by
+`family_variable` (in_flight -> `status-in-flight`): the theme variable `$status-in-flight`, the key in
+`status_styles`, and the CSS class of a status label are all that name. Besides the families:
+`$status-armed`, `$status-disarmed`, `$status-error`, `$status-muted`.
 """
 from __future__ import annotations
 
@@ -10,7 +12,29 @@ from pathlib import Path
 
 from textual.theme import Theme
 
+from engine.api import StatusFamily
+
 STYLESHEET = Path(__file__).with_name("mmtui.tcss")
+
+
+def family_variable(family: StatusFamily) -> str:
+    """The colour name of a status family: a theme variable and a CSS class ("status-in-flight")."""
+    return "status-" + family.value.replace("_", "-")
+
+
+FAMILY_VARIABLES = tuple(family_variable(family) for family in StatusFamily)
+STATUS_VARIABLES = (*FAMILY_VARIABLES, "status-armed", "status-disarmed", "status-error", "status-muted")
+
+
+def _status_variables(families: dict[StatusFamily, str], *, armed: str, disarmed: str, error: str,
+                      muted: str) -> dict[str, str]:
+    """A theme's status colours, keyed by the one naming (every family must have a colour)."""
+    missing = set(StatusFamily) - set(families)
+    if missing:
+        raise ValueError(f"no colour for status families {sorted(missing)}")
+    return {**{family_variable(f): colour for f, colour in families.items()}, "status-armed": armed,
+            "status-disarmed": disarmed, "status-error": error, "status-muted": muted}
+
 
 MMTUI_DARK = Theme(
     name="mmtui-dark",
@@ -25,17 +49,10 @@ MMTUI_DARK = Theme(
     surface="#1C2128",
     panel="#22272E",
     dark=True,
-    variables={
-        "status-pending": "#C9D1D9",
-        "status-in-flight": "#6CB6FF",
-        "status-done": "#57AB5A",
-        "status-refused": "#E8A33D",
-        "status-lost": "#E5534B",
-        "status-armed": "#57AB5A",
-        "status-disarmed": "#E8A33D",
-        "status-error": "#E5534B",
-        "status-muted": "#768390",
-    },
+    variables=_status_variables(
+        {StatusFamily.pending: "#C9D1D9", StatusFamily.in_flight: "#6CB6FF", StatusFamily.done: "#57AB5A",
+         StatusFamily.refused: "#E8A33D", StatusFamily.lost: "#E5534B"},
+        armed="#57AB5A", disarmed="#E8A33D", error="#E5534B", muted="#768390"),
 )
 
 MMTUI_LIGHT = Theme(
@@ -51,17 +68,10 @@ MMTUI_LIGHT = Theme(
     surface="#F6F8FA",
     panel="#EAEEF2",
     dark=False,
-    variables={
-        "status-pending": "#1F2328",
-        "status-in-flight": "#0969DA",
-        "status-done": "#1A7F37",
-        "status-refused": "#9A6700",
-        "status-lost": "#CF222E",
-        "status-armed": "#1A7F37",
-        "status-disarmed": "#9A6700",
-        "status-error": "#CF222E",
-        "status-muted": "#656D76",
-    },
+    variables=_status_variables(
+        {StatusFamily.pending: "#1F2328", StatusFamily.in_flight: "#0969DA", StatusFamily.done: "#1A7F37",
+         StatusFamily.refused: "#9A6700", StatusFamily.lost: "#CF222E"},
+        armed="#1A7F37", disarmed="#9A6700", error="#CF222E", muted="#656D76"),
 )
 
 MMTUI_16 = Theme(
@@ -88,22 +98,15 @@ MMTUI_16 = Theme(
         "input-cursor-background": "ansi_black",
         "input-cursor-foreground": "ansi_bright_white",
         "input-cursor-text-style": "none",
-        "status-pending": "ansi_white",
-        "status-in-flight": "ansi_cyan",
-        "status-done": "ansi_green",
-        "status-refused": "ansi_yellow",
-        "status-lost": "ansi_red",
-        "status-armed": "ansi_green",
-        "status-disarmed": "ansi_yellow",
-        "status-error": "ansi_red",
-        "status-muted": "ansi_bright_black",
+        **_status_variables(
+            {StatusFamily.pending: "ansi_white", StatusFamily.in_flight: "ansi_cyan", StatusFamily.done: "ansi_green",
+             StatusFamily.refused: "ansi_yellow", StatusFamily.lost: "ansi_red"},
+            armed="ansi_green", disarmed="ansi_yellow", error="ansi_red", muted="ansi_bright_black"),
     },
 )
 
 THEMES: tuple[Theme, ...] = (MMTUI_DARK, MMTUI_LIGHT, MMTUI_16)
 DEFAULT_THEME = MMTUI_DARK.name
-STATUS_VARIABLES = ("status-pending", "status-in-flight", "status-done", "status-refused", "status-lost",
-                    "status-armed", "status-disarmed", "status-error", "status-muted")
 
 
 def rich_color(value: str) -> str:

@@ -2,22 +2,16 @@
 plain `rich.text.Text` (a token named `[/x]` must not be parsed as markup, REFERENCE §7)."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from rich.text import Text
 
-from engine.api import StatusFamily
 from textual.theme import Theme
 
-from themes import status_styles
+from engine.units import format_units
 
-FAMILY_VARIABLE = {
-    StatusFamily.pending: "status-pending",
-    StatusFamily.in_flight: "status-in-flight",
-    StatusFamily.done: "status-done",
-    StatusFamily.refused: "status-refused",
-    StatusFamily.lost: "status-lost",
-}
+from themes import status_styles
 
 
 class SortableText(Text):
@@ -56,6 +50,30 @@ def gwei(wei: int | None) -> str:
         return "?"
     value = wei / 1e9
     return f"{value:.3f} gwei" if value < 100 else f"{value:.0f} gwei"
+
+
+NATIVE_DECIMALS = 18
+NATIVE_DECIMALS_SHOWN = 6
+_NATIVE_STEP = 10 ** (NATIVE_DECIMALS - NATIVE_DECIMALS_SHOWN)
+
+
+def native(wei: int | None, symbol: str) -> str:
+    """A native-token amount held in wei, for an operator: "0.002 ETH", at most 6 decimals, rounded down
+    (a gas balance is never shown larger than it is); a non-zero dust amount says so instead of "0"."""
+    if wei is None:
+        return "?"
+    if 0 < wei < _NATIVE_STEP:
+        return f"<{format_units(_NATIVE_STEP, NATIVE_DECIMALS, symbol)}"
+    return format_units(wei - wei % _NATIVE_STEP, NATIVE_DECIMALS, symbol)
+
+
+_WEI = re.compile(r"\b(\d+) wei\b")
+
+
+def wei_in_text(text: str, symbol: str) -> str:
+    """Every "<integer> wei" of an engine message written in the native token ("2000000000000000 wei" ->
+    "0.002 ETH"); the rest of the text is left as it is."""
+    return _WEI.sub(lambda m: native(int(m.group(1)), symbol), text)
 
 
 def styles_for(theme: Theme) -> dict[str, str]:

@@ -5,10 +5,11 @@ from textual.containers import Vertical
 from textual_plotext import PlotextPlot
 
 from engine.api import EngineSnapshot
-from widgets.cells import gwei, plain
+from widgets.cells import gwei, native, plain
 from widgets.keyed_table import KeyedTable
 
-COLUMNS = (("chain", "Chain"), ("base", "Base fee"), ("tip", "Tip"), ("pending", "Pending tx"))
+COLUMNS = (("chain", "Chain"), ("base", "Base fee"), ("tip", "Tip"), ("pending", "Pending tx"),
+           ("balance", "Signer gas"))
 
 
 class GasPane(Vertical):
@@ -29,7 +30,7 @@ class GasPane(Vertical):
     def show(self, snap: EngineSnapshot) -> None:
         self.query_one(KeyedTable).apply({
             str(c.chain_id): (plain(c.chain_id), plain(gwei(c.base_fee_wei)), plain(gwei(c.priority_fee_wei)),
-                              plain(c.pending_transactions))
+                              plain(c.pending_transactions), plain(native(c.gas_balance, c.native_symbol)))
             for c in snap.chains})
         series = tuple((c.chain_id, c.base_fee_history) for c in snap.chains)
         if series == self._plotted:

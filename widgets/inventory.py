@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 from engine.api import EngineSnapshot
 from engine.units import format_units
-from widgets.cells import plain
+from widgets.cells import native, plain
 from widgets.keyed_table import KeyedTable
 
 COLUMNS = (("chain", "Chain"), ("token", "Token"), ("balance", "Balance"), ("committed", "Committed"),
@@ -51,9 +51,8 @@ class InventoryPane(Vertical):
             if i:
                 gas.append("  ")
             low = c.gas_balance is None or c.gas_balance < c.min_gas_token
-            balance = "?" if c.gas_balance is None else format_units(c.gas_balance, 18, c.native_symbol)
             gas.append(f"gas {c.chain_id}: ")
-            gas.append(balance, style=f"bold {colors['status-lost']}" if low else "")
+            gas.append(native(c.gas_balance, c.native_symbol), style=f"bold {colors['status-lost']}" if low else "")
             if low:
-                gas.append(f" < min {format_units(c.min_gas_token, 18, '')}", style=colors["status-lost"])
+                gas.append(f" < min {native(c.min_gas_token, c.native_symbol)}", style=colors["status-lost"])
         self.query_one("#gas-balances", Static).update(gas)

@@ -4,14 +4,16 @@ from __future__ import annotations
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from engine.api import EngineSnapshot, RebalanceView
+from engine.api import EngineSnapshot, RebalanceView, StatusFamily
 from engine.units import format_units
 from widgets.cells import plain
+from themes import family_variable
 from widgets.keyed_table import KeyedTable
 
 COLUMNS = (("id", "#"), ("route", "Route"), ("amount", "Amount"), ("state", "State"), ("reason", "Reason"))
-STATE_VARIABLE = {"proposed": "status-refused", "pending": "status-in-flight", "done": "status-done",
-                  "rejected": "status-muted", "failed": "status-lost"}
+STATE_VARIABLE = {"proposed": family_variable(StatusFamily.refused),
+                  "pending": family_variable(StatusFamily.in_flight), "done": family_variable(StatusFamily.done),
+                  "rejected": "status-muted", "failed": family_variable(StatusFamily.lost)}
 
 
 class RebalancesPane(Vertical):

@@ -133,6 +133,7 @@ class FakeEngineClient:
         self.arming_ok = arming_ok
         self.older: tuple[OrderView, ...] = ()
         self.list_calls: list[int] = []
+        self.list_statuses: list[tuple[OrderStatus, ...]] = []
 
     async def snapshot(self) -> EngineSnapshot:
         return self.state
@@ -161,11 +162,13 @@ class FakeEngineClient:
     async def arming_checks(self) -> tuple[ArmingCheck, ...]:
         return (ArmingCheck("database", True, "sqlite reachable (0.3 ms)"),
                 ArmingCheck("chain 31337 rpc", True, "head #1039, seen 1 s ago"),
-                ArmingCheck("chain 31339 gas", self.arming_ok, "gas balance 2000000000000000 wei vs min 10^16"))
+                ArmingCheck("chain 31339 gas", self.arming_ok, "gas balance 2000000000000000 wei vs min_gas_token 10000000000000000 wei"))
 
     async def list_orders(self, *, statuses=(), text: str = "", offset: int = 0, limit: int = 200):
         self.list_calls.append(offset)
-        return self.older[offset: offset + limit]
+        self.list_statuses.append(tuple(statuses))
+        rows = self.older if not statuses else tuple(o for o in self.older if o.status in statuses)
+        return rows[offset: offset + limit]
 
 
 def _counts(orders) -> dict[OrderStatus, int]:

@@ -26,7 +26,7 @@ def test_main_screen(snap_compare):
 def test_main_screen_filter_active(snap_compare):
     async def filtered(pilot):
         await settled(pilot)
-        pilot.app.main.set_filter(OrderFilter.parse("status:in_flight"), frozen_clock())
+        pilot.app.main.set_filter(OrderFilter.parse("status:in_flight"))
         await pilot.pause()
 
     assert snap_compare(app_for(FakeEngineClient()), terminal_size=SIZE, run_before=filtered)

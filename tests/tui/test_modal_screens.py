@@ -15,12 +15,14 @@ from textual.widgets import Input
 
 from engine.api import ArmingCheck, OrderDetail, OrderView, TransactionView, TransitionView
 from engine.relayer.decisions import Gate
-from engine.relayer.statuses import OrderStatus
+from engine.relayer.statuses import OrderStatus, StatusFamily
 from screens.arming import ArmingScreen
 from screens.confirm import ConfirmScreen
 from screens.filter import FilterScreen, OrderFilter
 from screens.help import HelpScreen
-from screens.order_detail import OrderDetailScreen, countdown_text
+from screens.order_detail import OrderDetailScreen, countdown_text, status_classes
+from themes import DEFAULT_THEME, FAMILY_VARIABLES, THEMES, family_variable
+from widgets.cells import native, wei_in_text
 
 SIZE = (120, 40)
 NOW = datetime(2026, 11, 21, 10, 0, 0, tzinfo=UTC)
@@ -35,6 +37,9 @@ class Harness(App[None]):
         super().__init__()
         self.make_screen = make_screen
         self.result: object = _UNSET
+        for theme in THEMES:  # the screens use mmtui's theme variables ($status-in-flight...)
+            self.register_theme(theme)
+        self.theme = DEFAULT_THEME
 
     def on_mount(self) -> None:
         self.push_screen(self.make_screen(), callback=self._done)
@@ -416,3 +421,21 @@ def test_countdown_text() -> None:
     assert countdown_text(NOW_TS, NOW) == "now"
     assert countdown_text(NOW_TS + 600, NOW) == "in 10 min 0 s"
     assert countdown_text(NOW_TS - 3 * 3600 - 60, NOW) == "passed 3 h 1 min ago"
+
+
+@pytest.mark.parametrize("wei, text", [(None, "?"), (0, "0 ETH"), (2 * 10**15, "0.002 ETH"), (10**18, "1 ETH"),
+                                       (1_234_567_890_123_456_789, "1.234567 ETH"), (5, "<0.000001 ETH")])
+def test_native_amounts_for_operators(wei, text) -> None:
+    assert native(wei, "ETH") == text
+
+
+def test_wei_in_engine_text_is_shown_in_the_native_token() -> None:
+    detail = "gas balance 2000000000000000 wei vs min_gas_token 10000000000000000 wei"
+    assert wei_in_text(detail, "ETH") == "gas balance 0.002 ETH vs min_gas_token 0.01 ETH"
+
+
+def test_every_theme_colours_every_status_family() -> None:
+    for theme in THEMES:
+        assert set(FAMILY_VARIABLES) | {"status-muted"} <= set(theme.variables), theme.name
+    assert family_variable(StatusFamily.in_flight) == "status-in-flight"
+    assert status_classes(OrderStatus.RelayStarted) == "status status-in-flight"
