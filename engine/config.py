@@ -748,6 +748,11 @@ class ResolvedChain:
     def min_gas_price_wei(self) -> int | None:
         return None if self.min_gas_price_gwei is None else to_base_units(self.min_gas_price_gwei, 9)
 
+    def native_price_usd(self) -> Decimal | None:
+        """The USD price of this chain's gas token: its native-sentinel token entry, else the `native_token` symbol."""
+        token = self.token_by_address(NATIVE_TOKEN_ADDRESS) or self.tokens.get(self.native_token)
+        return None if token is None else token.price_usd
+
     def token_by_address(self, address: str) -> ResolvedToken | None:
         if not isinstance(address, str):
             return None

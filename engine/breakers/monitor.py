@@ -191,7 +191,8 @@ class BreakerMonitor:
             out.append(BreakerView(
                 name=state.name, kind=state.kind, scope=state.scope, state="tripped" if state.tripped else "ok",
                 value=f"{value} {unit}".strip() if state.value is not None else "-",
-                threshold=f"{format(state.threshold.normalize(), 'f')} {unit}".strip(),
+                threshold=("min_gas_token" if state.kind == "gas_balance_low" and not state.threshold  # its fallback
+                           else f"{format(state.threshold.normalize(), 'f')} {unit}".strip()),
                 since=datetime.fromtimestamp(state.since, UTC) if state.since is not None else None))
         return tuple(out)
 

@@ -60,9 +60,7 @@ class LiveChain:
         return self.config.token_by_address(address)
 
     def native_price_usd(self):
-        """The USD price of this chain's gas token, from the configured native token entry."""
-        token = self.config.token_by_address(NATIVE_TOKEN) or self.config.tokens.get(self.config.native_token)
-        return token.price_usd if token is not None else None
+        return self.config.native_price_usd()
 
     def gas_price_estimate(self) -> int:
         """What one unit of gas costs now for the fee model: next base fee plus our tip."""

@@ -264,7 +264,7 @@ class CapitalDesk:
             new = await driver.step(current, origin.chain_time or 0)
             if new == current:
                 return
-            if current.burn_tx is None and new.burn_tx is not None or new.status != current.status:
+            if (current.burn_tx is None and new.burn_tx is not None) or new.status != current.status:
                 origin.forget_balance(row.origin_token)  # funds left (or are about to): re-read before committing
                 self.chains[row.dest_chain_id].forget_balance(row.dest_token)
             state = _STATE_OF[new.status]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from engine.config import NATIVE_TOKEN_ADDRESS, MmtuiConfig, ResolvedChain, ResolvedToken, Route
+from engine.config import MmtuiConfig, ResolvedChain, ResolvedToken, Route
 from engine.relayer.decisions import committable
 from engine.relayer.fees import BPS, NATIVE_DECIMALS, FeeBreakdown, fee_breakdown
 from engine.units import format_units
@@ -25,7 +25,6 @@ from engine.units import format_units
 __all__ = [
     "Quote",
     "MaxOriginAmount",
-    "native_price_usd",
     "max_origin_amount",
     "dest_amount",
     "user_dest_amount",
@@ -80,12 +79,6 @@ class Quote:
 
 def _pct(value: Decimal) -> Fraction:
     return Fraction(value) / 100
-
-
-def native_price_usd(chain: ResolvedChain) -> Decimal | None:
-    """The USD price of a chain's gas token: its native-sentinel token entry, else the `native_token` symbol."""
-    token = chain.token_by_address(NATIVE_TOKEN_ADDRESS) or chain.tokens.get(chain.native_token)
-    return None if token is None else token.price_usd
 
 
 def max_origin_amount(
@@ -189,7 +182,7 @@ def build_quote(
 
     if config.route_disabled(route):
         return quote(MaxOriginAmount(0, "route disabled (limits.disabled_routes)"), None)
-    native_origin, native_dest = native_price_usd(origin_chain), native_price_usd(dest_chain)
+    native_origin, native_dest = origin_chain.native_price_usd(), dest_chain.native_price_usd()
     if native_origin is None or native_dest is None:
         chain = origin_chain if native_origin is None else dest_chain
         return quote(MaxOriginAmount(0, f"no USD price for the gas token of chain {chain.chain_id}"), None)

@@ -461,7 +461,7 @@ class Relayer:
             to_status, reasons = decision.next_status or status, list(decision.reasons)
             if to_status == OrderStatus.CommittedPending:
                 limits = await self._limit_gates(request, origin, dest_token)
-                reasons.extend(limits)
+                reasons = [*limits, *reasons]  # the commitment gate stays last: it is the one-line summary
                 if not all(g.passed for g in limits):
                     to_status = OrderStatus.WillNotProcess
             result = await self._save(order.transaction_id, to_status, reasons,
