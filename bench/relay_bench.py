@@ -460,6 +460,17 @@ async def _engine_main(spec: dict, stop_evt, ready_evt, counter) -> dict:
     }
 
 
+def _engine_caller() -> str:
+    """The innermost engine function (outside the store and contextlib) on the stack: who writes."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if "/engine/" in path and "/engine/store/" not in path:
+            return f"{Path(path).stem}.{frame.f_code.co_name}"
+        frame = frame.f_back
+    return "?"
+
+
 class _Instrument:
     """--instrument: wraps (per instance, engine code untouched) Relayer.advance and Database.write/read
     to count and time them, and samples the relayer queue length and the event loop's lag."""
@@ -472,6 +483,7 @@ class _Instrument:
         self.queue: list[int] = []
         self.lag: list[float] = []
         self.rpc: dict[str, int] = {}
+        self.writers: dict[str, list] = {}  # engine function that opened a write -> [count, held s]
         relayer, db = engine.relayer, engine.db
         advance = relayer.advance
 
@@ -499,6 +511,7 @@ class _Instrument:
                 @asynccontextmanager
                 async def timed(*args, **kwargs):
                     t = time.perf_counter()
+                    site = _engine_caller() if stats is self.db["write"] else None
                     async with original(*args, **kwargs) as session:
                         t_in = time.perf_counter()
                         try:
@@ -507,6 +520,10 @@ class _Instrument:
                             stats[1] += t_in - t
                     stats[0] += 1
                     stats[2] += time.perf_counter() - t_in
+                    if site is not None:
+                        by_site = self.writers.setdefault(site, [0, 0.0])
+                        by_site[0] += 1
+                        by_site[1] += time.perf_counter() - t_in
 
                 return timed
 
@@ -532,7 +549,7 @@ class _Instrument:
             self.queue.append(engine.relayer.queue_length)
 
     def summary(self) -> dict:
-        return {"advance": self.advance, "db": self.db, "rpc": self.rpc,
+        return {"advance": self.advance, "db": self.db, "rpc": self.rpc, "writers": self.writers,
                 "queue_max": max(self.queue, default=0),
                 "queue_mean": sum(self.queue) / len(self.queue) if self.queue else 0,
                 "loop_lag_p50_ms": (percentile(self.lag, .5) or 0) * 1000,
@@ -916,7 +933,8 @@ class Bench:
                         t = statuses.get(txid, {}).get(key)
                     if t is not None:
                         vals.append((t - t0) * 1000)
-                r.stages[label] = (median(vals), percentile(vals, 0.99))
+                if vals:  # the commitment statuses are written with the relay when confirmations are met
+                    r.stages[label] = (median(vals), percentile(vals, 0.99))
             if child.get("not_relayed"):
                 r.notes.append("engine orders left before RelayStarted / not completed: "
                                + "; ".join(f"{n} x {k}" for k, n in sorted(child["not_relayed"].items(),
@@ -975,6 +993,9 @@ def _phase_lines(p: PhaseResult) -> list[str]:
         for name, (count, wait, held) in i["db"].items():
             lines.append(f"    instrument: db.{name}() {count} ({count / n:.1f}/order), mean wait "
                          f"{wait * 1000 / max(1, count):.2f} ms, mean held {held * 1000 / max(1, count):.2f} ms")
+        writers = sorted(i.get("writers", {}).items(), key=lambda kv: -kv[1][0])
+        lines.append("    instrument: writes by site (per order, mean held ms): " + ", ".join(
+            f"{site} {count / n:.1f} ({held * 1000 / max(1, count):.1f})" for site, (count, held) in writers))
         top = sorted(adv["results"].items(), key=lambda kv: -kv[1])[:8]
         lines.append("    instrument: advance() results: " + ", ".join(f"{k} {v}" for k, v in top))
         rpc = sorted(i.get("rpc", {}).items(), key=lambda kv: -kv[1])

@@ -8,7 +8,8 @@ attempt carries it as ``Idempotency-Key`` so a receiver can drop a retry of a re
 
 A target's secret (the environment variable named by ``secret_env``) is sent only as an
 ``Authorization: Bearer`` header. It never appears in a log line, an exception, a repr or the stats;
-log lines name the target, never its URL (a Slack webhook URL is itself a credential).
+log lines name the target, never its URL (a Slack webhook URL is itself a credential). A target may
+take its URL from the environment (``url_env``) so that such a URL never sits in the config file.
 """
 from __future__ import annotations
 
@@ -146,6 +147,25 @@ if _URL_SCRUBBER not in logging.getLogger("httpx").filters:
     logging.getLogger("httpx").addFilter(_URL_SCRUBBER)
 
 
+def _target_url(target: AlertTarget, environ: Mapping[str, str]) -> str:
+    """The URL ``target`` posts to: from the config, or from the environment variable ``url_env`` names
+    (checked to be http(s) here, at start; the error names the variable, never its value)."""
+    if not target.url_env:
+        return target.url
+    value = (environ.get(target.url_env) or "").strip()
+    if not value:
+        raise AlertConfigError(f"alert target {target.name}: environment variable {target.url_env} "
+                               "(its URL) is not set")
+    try:
+        url = httpx.URL(value)
+    except Exception:  # noqa: BLE001 - httpx's message may quote the value
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise AlertConfigError(f"alert target {target.name}: environment variable {target.url_env} must hold "
+                               "an http(s) URL")
+    return value
+
+
 class AlertDispatcher:
     """Delivers alerts to the configured targets in the background: ``start()``, ``notify()``, ``stop()``."""
 
@@ -154,7 +174,9 @@ class AlertDispatcher:
                  backoff: float = 0.5, max_backoff: float = 30.0, remember_keys: int = 10_000) -> None:
         self._targets = tuple(targets)
         self._secrets: dict[str, str] = {}
+        self._urls: dict[str, str] = {}
         for target in self._targets:
+            self._urls[target.name] = _target_url(target, environ)
             if target.secret_env:
                 value = environ.get(target.secret_env)
                 if not value:
@@ -298,7 +320,8 @@ class AlertDispatcher:
         if secret is not None:
             headers["Authorization"] = f"Bearer {secret}"
         try:
-            response = await self._client.post(target.url, json=alert_payload(target, alert), headers=headers)
+            response = await self._client.post(self._urls[target.name], json=alert_payload(target, alert),
+                                               headers=headers)
         except httpx.TransportError as exc:
             # Only the exception's type: its text may carry the URL.
             raise _Retryable(type(exc).__name__) from None

@@ -1,7 +1,7 @@
 """mmtui configuration: one YAML file -> a validated, resolved, immutable view.
 
 The file keeps the canonical RFQ-relayer shape operators know (``database``, ``signer``, ``rebalance_interval``,
-``base_chain_config`` + ``chains``, ``quotable_tokens``) plus mmtui's own sections (``rfq_api``, ``limits``,
+``base_chain_config`` + ``chains``, ``quotable_tokens``) plus mmtui's own sections (``rfq_api``, ``quote_api``, ``limits``,
 ``breakers``, ``alerts``).  See ``examples/config.example.yml`` for a commented sample.
 
 Loading never raises anything but :class:`ConfigError`, whose ``str`` is one line per problem
@@ -48,6 +48,7 @@ __all__ = [
     "DevnetUnlockedSigner",
     "SignerConfig",
     "RfqApiConfig",
+    "QuoteApiConfig",
     "Limits",
     "BreakerRule",
     "AlertTarget",
@@ -543,6 +544,41 @@ class RfqApiConfig(BaseModel):
     api_key_env: Optional[EnvName] = None
 
 
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _check_listen(v: Any) -> str:
+    """``HOST:PORT`` on loopback (port 0: the system picks a free one)."""
+    message = 'must be "HOST:PORT" on loopback, e.g. "127.0.0.1:8791" (port 0 picks a free port)'
+    if not isinstance(v, str):
+        raise _fail(message)
+    host, sep, port = v.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise _fail(message)
+    if host not in _LOOPBACK_HOSTS and not re.fullmatch(r"127(\.\d{1,3}){3}", host):
+        raise _fail(message + "; the quotes endpoint is served on loopback only")
+    return f"{host}:{int(port)}"
+
+
+class QuoteApiConfig(BaseModel):
+    """The engine's read-only quotes endpoint (``GET /quotes``), served on loopback.
+
+    ``address_file`` (relative to the config file): where the bound ``http://HOST:PORT`` is written once
+    listening (the devnet traffic generator reads it); removed again when the engine stops."""
+
+    model_config = _FILE
+    listen: Annotated[str, PlainValidator(_check_listen)]
+    address_file: Optional[FilePath] = None
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class ChainSettingsFile(BaseModel):
     """Fields allowed in ``base_chain_config`` and overridable under ``chains.<id>`` (None = not set here)."""
 
@@ -608,6 +644,12 @@ class BreakerScopeFile(BaseModel):
     route: Optional[RouteSpec] = None
 
 
+def _check_flag(v: Any) -> bool:
+    if not isinstance(v, bool):  # YAML true/false only: "yes" in quotes or 1 is a typo, not a silent True
+        raise _fail("must be true or false")
+    return v
+
+
 class BreakerFile(BaseModel):
     model_config = _FILE
     name: Text
@@ -616,13 +658,17 @@ class BreakerFile(BaseModel):
     threshold: NonNegDecimal
     window_blocks: Optional[PosInt] = None
     window_seconds: Optional[PosInt] = None
+    # a trip also holds what is in flight in the scope (relays of committed orders, proves, claims)
+    stop_in_flight: Annotated[bool, PlainValidator(_check_flag)] = False
+    min_attempts: Optional[PosInt] = None  # failure_rate: fewer attempts in the window are not judged
 
 
 class AlertFile(BaseModel):
     model_config = _FILE
     name: Text
     kind: _choice_type(*ALERT_KINDS)
-    url: HttpUrl
+    url: Optional[HttpUrl] = None
+    url_env: Optional[EnvName] = None  # the URL is in this environment variable (a Slack webhook URL is a secret)
     secret_env: Optional[EnvName] = None
     to: Optional[Phone] = None
 
@@ -634,6 +680,7 @@ _TOP_KEYS = (
     "rebalance_interval",
     "screener_api_url",
     "rfq_api",
+    "quote_api",
     "base_chain_config",
     "chains",
     "quotable_tokens",
@@ -793,15 +840,18 @@ class BreakerRule:
     route: Route | None = None
     window_blocks: int | None = None
     window_seconds: int | None = None
+    stop_in_flight: bool = False  # a trip also holds relays, proves and claims in the scope
+    min_attempts: int | None = None  # failure_rate only
 
 
 @dataclass(frozen=True, slots=True)
 class AlertTarget:
     name: str
     kind: str  # webhook | slack | sms
-    url: str
+    url: str  # "" when url_env names the variable holding it (resolved by the alert dispatcher)
     secret_env: str | None = None
     to: str | None = None
+    url_env: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -820,6 +870,7 @@ class MmtuiConfig:
     limits: Limits
     breakers: tuple[BreakerRule, ...]
     alerts: tuple[AlertTarget, ...]
+    quote_api: QuoteApiConfig | None = None  # the read-only quotes endpoint; address_file made absolute
 
     @property
     def chain_ids(self) -> tuple[int, ...]:
@@ -1081,6 +1132,13 @@ def _build(data: dict, *, base_dir: Path, source: str, problems: _Problems) -> M
     rfq_api = None
     if data.get("rfq_api") is not None:
         rfq_api = _validate(RfqApiConfig, data["rfq_api"], ("rfq_api",), problems)
+    quote_api = None
+    if data.get("quote_api") is not None:
+        quote_api = _validate(QuoteApiConfig, data["quote_api"], ("quote_api",), problems)
+        if quote_api is not None and quote_api.address_file is not None:
+            path = quote_api.address_file.expanduser()
+            quote_api = quote_api.model_copy(
+                update={"address_file": path if path.is_absolute() else (base_dir / path)})
 
     # chains
     base_raw = _section(data, "base_chain_config", problems, kind=dict, default={})
@@ -1128,6 +1186,7 @@ def _build(data: dict, *, base_dir: Path, source: str, problems: _Problems) -> M
         limits=limits,
         breakers=tuple(breakers),
         alerts=tuple(alerts),
+        quote_api=quote_api,
     )
 
 
@@ -1504,6 +1563,9 @@ def _build_breakers(data: dict, drafts, routes: _RouteTable, problems: _Problems
         if bf.window_blocks is not None and bf.window_seconds is not None:
             problems.add(path + ("window_seconds",), "set window_blocks or window_seconds, not both")
             bad = True
+        if bf.min_attempts is not None and bf.kind != "failure_rate":
+            problems.add(path + ("min_attempts",), f"only used by failure_rate rules, not {bf.kind}")
+            bad = True
         if bad:
             continue
         token = token_address = route = None
@@ -1536,6 +1598,8 @@ def _build_breakers(data: dict, drafts, routes: _RouteTable, problems: _Problems
                 route=route,
                 window_blocks=bf.window_blocks,
                 window_seconds=bf.window_seconds,
+                stop_in_flight=bf.stop_in_flight,
+                min_attempts=bf.min_attempts,
             )
         )
     return out
@@ -1560,7 +1624,10 @@ def _build_alerts(data: dict, problems: _Problems) -> list[AlertTarget]:
         if af.kind != "sms" and af.to is not None:
             problems.add(path + ("to",), f"only used by sms alerts, not {af.kind}")
             continue
-        out.append(AlertTarget(af.name, af.kind, af.url, af.secret_env, af.to))
+        if (af.url is None) == (af.url_env is None):
+            problems.add(path + ("url",), "set url or url_env (the environment variable holding the URL), one of them")
+            continue
+        out.append(AlertTarget(af.name, af.kind, af.url or "", af.secret_env, af.to, af.url_env))
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator
@@ -56,6 +57,7 @@ from engine.protocol.codec import NATIVE_TOKEN
 from engine.inventory.cctp import AttestationSource
 from engine.inventory.ledger import capital_in_flight
 from engine.inventory.manager import CapitalDesk
+from engine.inventory.quote_api import QuoteServer
 from engine.relayer.machine import Relayer
 from engine.alerts import Alert, AlertConfigError, AlertDispatcher, AlertStats
 from engine.breakers.monitor import BreakerMonitor
@@ -68,6 +70,7 @@ log = logging.getLogger(__name__)
 
 RECENT_FINISHED_ORDERS = 500  # finished orders kept in the live view (the database has them all)
 EVENT_LOG_SIZE = 500
+GIL_SWITCH_INTERVAL_SECONDS = 0.0005  # see Engine._start
 STOP_TIMEOUT_SECONDS = 15
 ALERT_STOP_TIMEOUT_SECONDS = 5
 APPROVAL_MINIMUM = 2**255  # re-approve once a max approval has been spent down this far
@@ -153,6 +156,9 @@ class Engine:
         self.desk = CapitalDesk(config, self.db, self.chains, account, committed=self._committed_amounts,
                                 attestations=attestations, on_event=self._event, environ=os.environ,
                                 is_halted=self.breakers.halted)
+        # the read-only quotes endpoint (config quote_api), served while the engine runs
+        self.quote_api = (QuoteServer.from_config(config.quote_api, self.desk, on_event=self._event)
+                          if config.quote_api is not None else None)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -166,6 +172,10 @@ class Engine:
             raise
 
     async def _start(self) -> None:
+        # Every database statement is a hop to a driver thread and back. With the default 5 ms switch
+        # interval a busy event loop keeps the GIL that long before the thread's answer can land, so
+        # each hop of a write transaction waits, and the single SQLite writer is held that much longer.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
         try:
             await self.db.migrate()
         except Exception as exc:  # noqa: BLE001 - any storage failure is fatal at start, said plainly
@@ -237,6 +247,7 @@ class Engine:
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
             asyncio.create_task(self.breakers.run(self._stop), name="breakers"),
             asyncio.create_task(self.desk.run(self._stop), name="capital-desk"),
+            *([asyncio.create_task(self.quote_api.run(self._stop), name="quote-api")] if self.quote_api else []),
         ]
         self._tasks = loops
         waiter = asyncio.create_task(outer.wait()) if outer is not None else None

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import ContentSwitcher, Footer
 
 from engine.api import BreakerView, EngineSnapshot, OrderStatus, OrderView, RebalanceView, StatusFamily
 from screens.filter import OrderFilter
 from widgets.breakers import BreakersPane
+from widgets.capital import CapitalPane, overstayed
 from widgets.cells import styles_for
 from widgets.event_log import EventLog
 from widgets.gas import GasPane
@@ -23,10 +25,13 @@ from widgets.header import EngineHeader
 from widgets.inventory import InventoryPane
 from widgets.keyed_table import KeyedTable
 from widgets.orders import OrdersTable
+from widgets.quotes import QuotesPane, not_quoting
 from widgets.rebalances import RebalancesPane
 
 MANUAL_RELAY_STATUSES = frozenset({OrderStatus.Seen, OrderStatus.NotEnoughInventory, OrderStatus.CommittedPending,
                                    OrderStatus.CommittedConfirmed})
+# The views that share the pane beside the inventory (`v` cycles them), in cycling order: (widget id, title).
+SIDE_VIEWS = (("gas", "Gas"), ("quotes", "Quotes"), ("capital", "Capital"))
 
 
 class MainScreen(Screen):
@@ -38,6 +43,7 @@ class MainScreen(Screen):
         Binding("r", "approve_rebalance", "Approve", id="approve_rebalance"),
         Binding("x", "reject_rebalance", "Reject", id="reject_rebalance"),
         Binding("b", "reset_breaker", "Reset breaker", id="reset_breaker"),
+        Binding("v", "cycle_side_view", "Gas/Quotes/Capital", id="cycle_side_view"),
         Binding("slash", "filter", "Filter", id="filter", key_display="/"),
     ]
 
@@ -46,6 +52,7 @@ class MainScreen(Screen):
         self.order_filter = OrderFilter()
         self.snapshot: EngineSnapshot | None = None
         self._bindings_state: tuple = ()
+        self._side_titles: tuple = ()
         self._mounted = False
 
     def compose(self) -> ComposeResult:
@@ -58,9 +65,12 @@ class MainScreen(Screen):
                 inventory = InventoryPane(id="inventory", classes="pane")
                 inventory.border_title = "Inventory"
                 yield inventory
-                gas = GasPane(id="gas", classes="pane")
-                gas.border_title = "Gas"
-                yield gas
+                # Gas, quotes and capital in flight take turns in one pane; its title names all three and
+                # its subtitle says when a hidden one needs a look (a route not quoting, capital overstaying).
+                with ContentSwitcher(id="side-views", classes="pane", initial=SIDE_VIEWS[0][0]):
+                    yield GasPane(id="gas")
+                    yield QuotesPane(id="quotes")
+                    yield CapitalPane(id="capital")
             with Horizontal(id="lower"):
                 breakers = BreakersPane(id="breakers", classes="pane")
                 breakers.border_title = "Breakers"
@@ -90,14 +100,42 @@ class MainScreen(Screen):
         self.query_one(EngineHeader).show(snap, now)
         if unchanged:  # the engine moved nothing: only the clock-driven cells change
             self.query_one(OrdersTable).refresh_times({c.chain_id: c.head_time for c in snap.chains}, now)
+            self._show_capital(snap, colors)  # its ages, measured by the engine at each snapshot
             return
         self._show_orders(now, colors, force=force)
         self.query_one(InventoryPane).show(snap, colors)
         self.query_one(GasPane).show(snap)
+        self.query_one(QuotesPane).show(snap, colors)
+        self._show_capital(snap, colors)
         self.query_one(BreakersPane).show(snap, colors)
         self.query_one(RebalancesPane).show(snap, colors)
         self.query_one(EventLog).show(snap, colors, force=force)
         self._refresh_bindings_if_changed()
+
+    def _show_capital(self, snap: EngineSnapshot, colors: dict[str, str]) -> None:
+        self.query_one(CapitalPane).show(snap, colors)
+        self._title_side_views(colors)
+
+    def _title_side_views(self, colors: dict[str, str]) -> None:
+        """Title: every view of the pane, the one shown in bold. Subtitle: what needs a look, in any view."""
+        switcher = self.query_one("#side-views", ContentSwitcher)
+        title = Text()
+        for i, (view_id, label) in enumerate(SIDE_VIEWS):
+            if i:
+                title.append(" · ")
+            title.append(label, style="bold reverse" if view_id == switcher.current else "")
+        title.append("  (v)")
+        alerts = []
+        snap = self.snapshot
+        if snap is not None and (count := not_quoting(snap.quotes)):
+            alerts.append(Text(f"{count} route{'s' if count != 1 else ''} not quoting", style=colors["status-refused"]))
+        if snap is not None and (count := overstayed(snap.capital)):
+            alerts.append(Text(f"{count} capital stage{'s' if count != 1 else ''} overstayed",
+                               style=f"bold {colors['status-error']}"))
+        if (title, alerts) != self._side_titles:  # setting a title redraws the border: only on a change
+            self._side_titles = (title, alerts)
+            switcher.border_title = title
+            switcher.border_subtitle = Text(" · ").join(alerts) if alerts else None
 
     def _refresh_bindings_if_changed(self) -> None:
         """The footer recomposes on every refresh_bindings (tens of ms): only when a key's applicability
@@ -216,6 +254,12 @@ class MainScreen(Screen):
         breaker = self.selected_breaker()
         if breaker is not None and breaker.state == "tripped":
             self.app.reset_breaker(breaker)
+
+    def action_cycle_side_view(self) -> None:
+        switcher = self.query_one("#side-views", ContentSwitcher)
+        ids = [view_id for view_id, _ in SIDE_VIEWS]
+        switcher.current = ids[(ids.index(switcher.current) + 1) % len(ids)] if switcher.current in ids else ids[0]
+        self._title_side_views(styles_for(self.app.current_theme))
 
     def action_filter(self) -> None:
         self.app.open_filter(self.order_filter)

@@ -36,12 +36,14 @@ class KeyedTable(DataTable):
             if old is None:
                 self.add_row(*cells, key=key)
                 order_changed = True
-            elif old != cells:
+            elif not all(_same(a, b) for a, b in zip(cells, old, strict=True)):
                 merged = []
                 for column, new, before in zip(columns, cells, old, strict=True):
-                    if new != before:
-                        self.update_cell(key, column, new)
-                    merged.append(new if new != before else before)
+                    changed = not _same(new, before)
+                    if changed:
+                        # update_width: a wider value (a larger amount) must not be cut off
+                        self.update_cell(key, column, new, update_width=True)
+                    merged.append(new if changed else before)
                 cells = tuple(merged)  # the objects the table holds: _reorder finds rows by identity
             else:
                 cells = old
@@ -61,3 +63,9 @@ class KeyedTable(DataTable):
             return position.get(keys.get(id(values[0]), ""), 0)
 
         self.sort(key=rank)
+
+
+def _same(a: Text, b: Text) -> bool:
+    """Text equality that also sees the base style (rich's == compares text and spans only), so a cell
+    whose colour alone changed is repainted."""
+    return a == b and a.style == b.style

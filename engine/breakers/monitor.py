@@ -6,7 +6,9 @@ person.
 The engine owns one ``BreakerMonitor``: it calls ``prepare()`` at start (trips latched before a
 restart are re-latched from the operator journal), ``on_head(chain_id)`` from its head callback (never
 blocks: it only sets an event), runs ``run(stop)`` as its own task, asks ``halted(...)`` through the
-relayer before each new commitment, and routes the operator's ``ResetBreaker`` to ``reset(...)``.
+relayer before each new commitment (and, with ``in_flight=True``, before each relay, prove and claim: a
+rule with ``stop_in_flight`` holds those too), and routes the operator's ``ResetBreaker`` to ``reset(...)``.
+Readings are kept in memory for the rules and written in one transaction about once a second.
 """
 from __future__ import annotations
 
@@ -30,11 +32,12 @@ from engine.breakers.readings import (
     READING_WINDOW_BLOCKS,
     ChainWatch,
     PoolSpec,
+    fetch_pool_events,
     load_pool_specs,
     read_chain,
-    store_reading,
+    store_readings,
 )
-from engine.breakers.rules import BreakerBoard, BreakerState, ChainHealth, FailureTally
+from engine.breakers.rules import BreakerBoard, BreakerState, ChainHealth, ChainReading, FailureTally
 from engine.chain.rpc import BlockHeader, scrub
 from engine.config import MmtuiConfig, Route
 from engine.store import BridgeOrder, Database, OperatorJournal, OutboundTx
@@ -48,6 +51,8 @@ HEALTH_INTERVAL_SECONDS = 0.5
 FAILURE_TALLY_INTERVAL_SECONDS = 5.0
 DEFAULT_FAILURE_WINDOW_SECONDS = 3600
 IDLE_WAKE_SECONDS = 1.0  # a chain's reader looks at its head at least this often
+#: readings are written in one transaction at most this often (and at stop); a crash loses at most this much
+FLUSH_INTERVAL_SECONDS = 1.0
 _FAILURE_STAGES = ("relay", "prove", "claim")
 
 
@@ -84,7 +89,8 @@ class BreakerMonitor:
     def __init__(self, config: MmtuiConfig, db: Database, chains: Mapping[int, Any], relayer_address: str, *,
                  dispatcher: AlertDispatcher, on_event: Callable[[str, str], None],
                  on_change: Callable[[], None] = lambda: None, health_interval: float = HEALTH_INTERVAL_SECONDS,
-                 window_blocks: int = READING_WINDOW_BLOCKS, clock: Callable[[], float] = time.time) -> None:
+                 window_blocks: int = READING_WINDOW_BLOCKS, clock: Callable[[], float] = time.time,
+                 flush_interval: float = FLUSH_INTERVAL_SECONDS) -> None:
         self.config = config
         self.db = db
         self.chains = chains  # chain id -> engine.chain.live.LiveChain (filled by the engine at start)
@@ -105,6 +111,11 @@ class BreakerMonitor:
         self._read_error: dict[int, str] = {}
         self._failing_since: dict[int, float] = {}
         self.readings_stored: Counter[int] = Counter()
+        self.flush_interval = flush_interval
+        self.flushes = 0  # write transactions of readings
+        self.pool_log_queries: Counter[int] = Counter()  # eth_getLogs of the swap-event watcher, per chain
+        self._unsaved: list[ChainReading] = []  # read and observed, not yet written (flushed by _flush_loop)
+        self._flush_lock = asyncio.Lock()
         self._needs_readings = any(rule.kind in ("supply_jump", "price_drop", "price_deviation", "gas_price_cap",
                                                  "gas_balance_low", "inventory_drain") for rule in config.breakers)
 
@@ -151,22 +162,63 @@ class BreakerMonitor:
         if self._needs_readings:
             tasks += [asyncio.create_task(self._read_chain_loop(chain, stop), name=f"breakers-{chain.chain_id}")
                       for chain in self.chains.values()]
+            tasks.append(asyncio.create_task(self._flush_loop(stop), name="breakers-flush"))
         try:
             await stop.wait()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.flush()  # what was read since the last flush
+
+    async def flush(self) -> int:
+        """Write the readings not yet stored, with the window's pruning, in ONE transaction. Returns how
+        many were written. The rules never wait for this: they work on the in-memory readings."""
+        async with self._flush_lock:
+            batch, self._unsaved = self._unsaved, []
+            if not batch:
+                return 0
+            try:
+                await store_readings(self.db, batch, window_blocks=self.window_blocks)
+            except asyncio.CancelledError:
+                self._unsaved[:0] = batch
+                raise
+            except Exception:  # noqa: BLE001 - monitoring data: kept for the next flush, bounded by the window
+                self._unsaved[:0] = batch
+                per_chain = self.window_blocks * max(1, len(self.chains))
+                del self._unsaved[:-per_chain]
+                log.exception("breaker readings: write failed, retried at the next flush")
+                return 0
+            self.flushes += 1
+            for reading in batch:
+                self.readings_stored[reading.chain_id] += 1
+            return len(batch)
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(self.flush_interval)
+            await self.flush()
 
     # ------------------------------------------------------------------ the relayer's question
 
-    def halted(self, chain_id: int, token: str, route: Route | None = None) -> str | None:
-        """Why a new commitment on ``chain_id``/``token`` (and ``route``, both ends) must not be made; None: go."""
+    def halted(self, chain_id: int, token: str, route: Route | None = None, *, in_flight: bool = False) -> str | None:
+        """Why a new commitment on ``chain_id``/``token`` (and ``route``, both ends) must not be made; None: go.
+        With ``in_flight``: why work already in flight there (a committed order's relay, a prove, a claim)
+        must be held, which only a tripped rule with ``stop_in_flight`` does."""
+        if in_flight:
+            state = self.stops_in_flight(chain_id, token, route)
+            return None if state is None else f"stopped by breaker {state.name} (stop_in_flight): {state.text}"
         halting = self.board.halts(chain_id, token, route)
         if not halting:
             return None
         state = halting[0]
         return f"halted by breaker {state.name}: {state.text}"
+
+    def stops_in_flight(self, chain_id: int, token: str, route: Route | None = None) -> BreakerState | None:
+        """The tripped rule (``stop_in_flight: true``) that holds in-flight work on ``chain_id``/``token``
+        or ``route`` (both ends), or None: in-flight work goes on. Held work resumes after a reset."""
+        stopping = self.board.stops(chain_id, token, route)
+        return stopping[0] if stopping else None
 
     # ------------------------------------------------------------------ the operator
 
@@ -239,11 +291,17 @@ class BreakerMonitor:
                 continue
             try:
                 watch = self._watch(chain, await self._pool_specs(chain))
-                for header in await self._headers_to_read(chain, head, last):
+                headers = await self._headers_to_read(chain, head, last)
+                swaps = await self._pool_events(chain, watch, headers)
+                for header in headers:
                     reading = await read_chain(chain.rpc, watch, header)
-                    tripped = self.board.observe_reading(reading, now=self.clock())
-                    await store_reading(self.db, reading, window_blocks=self.window_blocks)
-                    self.readings_stored[cid] += 1
+                    now = self.clock()
+                    tripped = self.board.observe_reading(reading, now=now)
+                    if swaps.get(header.number):
+                        tripped += self.board.observe_pool_events(cid, header.number, "0x" + header.hash.hex(),
+                                                                  "0x" + header.parent_hash.hex(),
+                                                                  swaps[header.number], now=now)
+                    self._unsaved.append(reading)
                     self._last_read[cid] = header
                     await self._announce(tripped)
                 self._read_error.pop(cid, None)
@@ -253,6 +311,25 @@ class BreakerMonitor:
                 self._read_error[cid] = scrub(f"breaker reading failed: {type(exc).__name__}: {exc}")
                 log.warning("chain %s: %s", cid, self._read_error[cid])
                 await asyncio.sleep(min(IDLE_WAKE_SECONDS, 0.5))
+
+    def _watches_swaps(self, chain_id: int) -> bool:
+        return any(rule.kind == "price_drop" and (rule.level == "global" or rule.chain_id == chain_id)
+                   for rule in self._rules.values())
+
+    async def _pool_events(self, chain, watch: ChainWatch, headers: list[BlockHeader]) -> dict[int, list]:
+        """The swap-event watcher: the reference pools' Swap/Sync logs of ``headers`` (consecutive blocks
+        chaining to the head), by block number, in ONE eth_getLogs; none when the chain has no reference
+        pool or no price_drop rule covers it. Logs of blocks not among ``headers``' hashes (reorged away
+        since) are dropped here, and again by the board, which only takes a block's own hash."""
+        if not watch.pools or not headers or not self._watches_swaps(chain.chain_id):
+            return {}
+        self.pool_log_queries[chain.chain_id] += 1
+        events = await fetch_pool_events(chain.rpc, [p.pool for p in watch.pools], headers[0].number,
+                                         headers[-1].number, {h.hash for h in headers})
+        by_block: dict[int, list] = {}
+        for event in events:
+            by_block.setdefault(event.block_number, []).append(event)
+        return by_block
 
     async def _headers_to_read(self, chain, head: BlockHeader, last: BlockHeader | None) -> list[BlockHeader]:
         """The new head, preceded by the blocks skipped since the last reading (heads arriving faster

@@ -3,7 +3,9 @@ head's hash; storing readings in a window of the most recent blocks; and decodin
 Swap/Sync logs while skipping logs of blocks reorged away.
 
 The engine calls ``read_chain`` for each new canonical head (chains in parallel), feeds the result
-to ``BreakerBoard.observe_reading`` and persists it with ``store_reading``.
+to ``BreakerBoard.observe_reading``, and persists the readings in batches with ``store_readings``
+(one write transaction about once a second). With the same head it fetches the reference pools'
+Swap/Sync logs in ONE ``eth_getLogs`` (``fetch_pool_events``) for ``BreakerBoard.observe_pool_events``.
 """
 from __future__ import annotations
 
@@ -18,14 +20,20 @@ from sqlalchemy import delete, select
 from engine.breakers.rules import NATIVE, ChainReading, PoolReading
 from engine.chain.rpc import BlockHeader, ChainRpc, RawLog
 from engine.protocol import calls
+from engine.protocol.multicall import (  # noqa: F401 - AGGREGATE3, MulticallFailed and the codecs re-exported
+    AGGREGATE3,
+    GET_ETH_BALANCE,
+    MulticallFailed,
+    aggregate3,
+    decode_aggregate3,
+    encode_aggregate3,
+)
 from engine.store import Database
 from engine.store.breaker_models import BreakerReading
 
 #: blocks of readings kept per chain; older ones are pruned as new ones arrive
 READING_WINDOW_BLOCKS = 512
 
-AGGREGATE3 = calls.selector("aggregate3((address,bool,bytes)[])")
-GET_ETH_BALANCE = calls.selector("getEthBalance(address)")
 TOTAL_SUPPLY = calls.selector("totalSupply()")
 DECIMALS = calls.selector("decimals()")
 GET_RESERVES = calls.selector("getReserves()")
@@ -58,26 +66,9 @@ class ChainWatch:
     pools: tuple[PoolSpec, ...] = ()
 
 
-class MulticallFailed(RuntimeError):
-    """A call inside the batch reverted: the whole reading is refused rather than half-read."""
-
-
-def encode_aggregate3(batch: Sequence[tuple[str, bytes]]) -> bytes:
-    # allowFailure=false: a watched value that cannot be read must fail the reading loudly.
-    return AGGREGATE3 + abi_encode(["(address,bool,bytes)[]"],
-                                   [[(to_checksum_address(target), False, data) for target, data in batch]])
-
-
-def decode_aggregate3(raw: bytes) -> list[bytes]:
-    (results,) = abi_decode(["(bool,bytes)[]"], raw)
-    if not all(success for success, _ in results):
-        raise MulticallFailed("a call in the multicall batch failed")
-    return [data for _, data in results]
-
-
-async def _aggregate(rpc: ChainRpc, multicall: str, batch: Sequence[tuple[str, bytes]],
-                     block: bytes | str = "latest") -> list[bytes]:
-    return decode_aggregate3(await rpc.call(multicall, encode_aggregate3(batch), block))
+# The Multicall3 codec lives in engine.protocol.multicall (the inventory refresh uses it too);
+# allowFailure=false there by default: a watched value that cannot be read must fail the reading loudly.
+_aggregate = aggregate3
 
 
 async def load_pool_specs(rpc: ChainRpc, multicall: str, pools: Sequence[str]) -> tuple[PoolSpec, ...]:
@@ -92,7 +83,8 @@ async def load_pool_specs(rpc: ChainRpc, multicall: str, pools: Sequence[str]) -
 
 
 async def read_chain(rpc: ChainRpc, watch: ChainWatch, head: BlockHeader) -> ChainReading:
-    """Everything ``watch`` names at exactly ``head`` (by hash, EIP-1898): one eth_call."""
+    """Everything ``watch`` names at exactly ``head`` (by hash, EIP-1898): one eth_call (plus eth_gasPrice
+    on a chain whose blocks have no base fee)."""
     erc20s = [t for t in watch.tokens if t.lower() != NATIVE]
     batch: list[tuple[str, bytes]] = [(watch.multicall, GET_ETH_BALANCE + abi_encode(["address"], [watch.relayer]))]
     batch += [(token, TOTAL_SUPPLY) for token in erc20s]
@@ -109,8 +101,10 @@ async def read_chain(rpc: ChainRpc, watch: ChainWatch, head: BlockHeader) -> Cha
         reserve_token, reserve_quote, _ = abi_decode(["uint112", "uint112", "uint32"], next(results))
         pools[pool.pool.lower()] = PoolReading(pool.pool.lower(), pool.token.lower(), pool.quote_token.lower(),
                                                reserve_token, reserve_quote, pool.token_decimals, pool.quote_decimals)
+    # a chain without EIP-1559 has no base fee: gas_price_cap then watches eth_gasPrice (one more call there only)
+    gas_price = await rpc.gas_price() if head.base_fee_per_gas is None else None
     return ChainReading(watch.chain_id, head.number, "0x" + head.hash.hex(), head.timestamp, supplies, pools,
-                        balances, gas_balance, head.base_fee_per_gas)
+                        balances, gas_balance, head.base_fee_per_gas, gas_price)
 
 
 # ---------------------------------------------------------------------------------------------- storage
@@ -146,15 +140,38 @@ async def store_reading(db: Database, reading: ChainReading, *, window_blocks: i
     A reading at a height already stored (a reorg) replaces the readings from that height up: they
     describe blocks that are no longer canonical. Returns how many rows were pruned.
     """
+    return await store_readings(db, [reading], window_blocks=window_blocks)
+
+
+async def store_readings(db: Database, readings: Iterable[ChainReading], *,
+                         window_blocks: int = READING_WINDOW_BLOCKS) -> int:
+    """Persist a batch of readings (any chains, each chain's in chain order) and prune every chain to
+    its last ``window_blocks`` blocks, in ONE write transaction: the monitor flushes its readings at
+    most about once a second instead of once per block per chain (the relayer shares the one writer).
+
+    Per chain, the stored readings from the batch's first height up are replaced (a reorg since the
+    last flush); within the batch a later reading at a height already seen replaces it too. Returns
+    how many rows were pruned."""
+    per_chain: dict[int, list[ChainReading]] = {}
+    for reading in readings:
+        kept = per_chain.setdefault(reading.chain_id, [])
+        while kept and kept[-1].block_number >= reading.block_number:
+            kept.pop()
+        kept.append(reading)
+    if not per_chain:
+        return 0
+    pruned = 0
     async with db.write() as session:
-        await session.execute(delete(BreakerReading).where(BreakerReading.chain_id == reading.chain_id,
-                                                           BreakerReading.block_number >= reading.block_number))
-        session.add(BreakerReading(**_row(reading)))
-        await session.flush()
-        pruned = await session.execute(
-            delete(BreakerReading).where(BreakerReading.chain_id == reading.chain_id,
-                                         BreakerReading.block_number <= reading.block_number - window_blocks))
-        return pruned.rowcount
+        for chain_id, batch in per_chain.items():
+            await session.execute(delete(BreakerReading).where(BreakerReading.chain_id == chain_id,
+                                                               BreakerReading.block_number >= batch[0].block_number))
+            session.add_all([BreakerReading(**_row(reading)) for reading in batch[-window_blocks:]])
+            await session.flush()
+            result = await session.execute(
+                delete(BreakerReading).where(BreakerReading.chain_id == chain_id,
+                                             BreakerReading.block_number <= batch[-1].block_number - window_blocks))
+            pruned += result.rowcount
+    return pruned
 
 
 async def load_readings(db: Database, chain_id: int, *, last: int | None = None) -> list[ChainReading]:

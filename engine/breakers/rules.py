@@ -251,6 +251,12 @@ class BreakerBoard:
                 halting.append(state)
         return tuple(halting)
 
+    def stops(self, chain_id: int | None = None, token: str | None = None,
+              route: Route | None = None) -> tuple[BreakerState, ...]:
+        """The tripped rules in scope whose rule says ``stop_in_flight``: work already in flight there
+        (relays of committed orders, proves, claims) is held too, not only new commitments."""
+        return tuple(s for s in self.halts(chain_id, token, route) if self._rules[s.name].stop_in_flight)
+
     # ------------------------------------------------------------------ operator
 
     def reset(self, name: str) -> BreakerState:
@@ -274,6 +280,80 @@ class BreakerBoard:
             history.pop()
         history.append(reading)
         return self._evaluate(READING_KINDS, now, lambda rule: self._measure_reading(rule, reading, history))
+
+    def observe_pool_events(self, chain_id: int, block_number: int, block_hash: str, parent_hash: str,
+                            events: Iterable[Any], *, now: float) -> list[BreakerState]:
+        """The swap-event watcher: a canonical block's Swap/Sync logs of the reference pools (see
+        readings.canonical_pool_events). For each pool that synced in the block, its LOWEST spot price
+        within the block is compared with its closing price of the previous block, so a crash undone
+        within the same block (a flash loan) trips price_drop even though the block's closing reading
+        looks calm. The previous close is the reading of the parent block (matched by hash, never a
+        block of another fork); when the reading at the previous height is of another fork, the pool's
+        reserves before the block's first swap. A block with no reading before it is not judged.
+        Events whose block hash is not ``block_hash`` (logs of a block reorged away) are ignored."""
+        block_hash = block_hash.lower()
+        events = [e for e in events if e.block_number == block_number and e.block_hash.lower() == block_hash]
+        if not events:
+            return []
+        history = self._history.get(chain_id, ())
+        if not any(r.block_number == block_number - 1 for r in history):
+            return []  # the first block this run sees is not judged (as no rule compares it with anything)
+        parent = next((r for r in history if r.block_number == block_number - 1
+                       and r.block_hash == parent_hash.lower()), None)
+        lows: dict[str, tuple[PoolReading, PoolReading | None, Any]] = {}
+        pending_swap: dict[str, Any] = {}
+        for event in sorted(events, key=lambda e: e.log_index):
+            pool = event.pool.lower()
+            if not hasattr(event, "reserve_token"):  # a Swap: its Sync follows in the same call
+                pending_swap[pool] = event
+                continue
+            template = (parent.pools.get(pool) if parent is not None else None) or self._pool_template(chain_id, pool)
+            if template is None:
+                continue
+            after = replace(template, reserve_token=event.reserve_token, reserve_quote=event.reserve_quote)
+            swap = pending_swap.pop(pool, None)
+            if pool not in lows:
+                opening = parent.pools.get(pool) if parent is not None else None
+                if opening is None and swap is not None:  # undo the block's first swap
+                    into_token = swap.token_in == template.token
+                    opening = replace(template,
+                                      reserve_token=after.reserve_token - swap.amount_in if into_token
+                                      else after.reserve_token + swap.amount_out,
+                                      reserve_quote=after.reserve_quote + swap.amount_out if into_token
+                                      else after.reserve_quote - swap.amount_in)
+                lows[pool] = (after, opening, event)
+            else:
+                low, opening, at = lows[pool]
+                if after.spot_price is not None and (low.spot_price is None or after.spot_price < low.spot_price):
+                    lows[pool] = (after, opening, event)
+        return self._evaluate(("price_drop",), now, lambda rule: [
+            self._intra_block_drop(rule, chain_id, block_number, block_hash, low, opening, at, parent is not None)
+            for low, opening, at in lows.values()])
+
+    def _pool_template(self, chain_id: int, pool: str) -> PoolReading | None:
+        for reading in reversed(self._history.get(chain_id, ())):
+            if pool in reading.pools:
+                return reading.pools[pool]
+        return None
+
+    def _intra_block_drop(self, rule: BreakerRule, chain: int, block_number: int, block_hash: str,
+                          low: PoolReading, opening: PoolReading | None, at: Any,
+                          from_parent: bool) -> _Measurement | None:
+        if opening is None or not self._in_scope(rule, chain, low.token):
+            return None
+        now_price, then_price = low.spot_price, opening.spot_price
+        if now_price is None or not then_price:
+            return None
+        drop = (then_price - now_price) / then_price * 100
+        tripped = drop > Fraction(rule.threshold)
+        return _Measurement(drop, tripped,
+                            f"{self._symbol(chain, low.token)} spot price {_signed_pct(-drop)} % within block "
+                            f"#{block_number} (swap) {'>' if tripped else '<='} -{_num(rule.threshold)} %",
+                            {"chain_id": chain, "block_number": block_number, "block_hash": block_hash,
+                             "source": "swap_events", "pool": low.pool, "token": low.token,
+                             "log_index": at.log_index, "reserves": [low.reserve_token, low.reserve_quote],
+                             "previous_reserves": [opening.reserve_token, opening.reserve_quote],
+                             "previous_from": "parent block reading" if from_parent else "before the first swap"})
 
     def observe_health(self, health: ChainHealth, *, now: float) -> list[BreakerState]:
         return self._evaluate(HEALTH_KINDS, now, lambda rule: self._measure_health(rule, health, now))
@@ -476,11 +556,14 @@ class BreakerBoard:
                 counts[0] += t.failures
                 counts[1] += t.attempts
             rate = Fraction(failures, attempts)
-            tripped = rate > Fraction(rule.threshold)
-            out.append(_Measurement(rate, tripped,
-                                    f"{failures}/{attempts} relay/prove/claim attempts failed "
-                                    f"({_pct(rate * 100)} %) {'>' if tripped else '<='} "
-                                    f"{_pct(Fraction(rule.threshold) * 100)} %",
+            judged = attempts >= (rule.min_attempts or 1)
+            tripped = judged and rate > Fraction(rule.threshold)
+            text = (f"{failures}/{attempts} relay/prove/claim attempts failed "
+                    f"({_pct(rate * 100)} %) {'>' if tripped else '<='} {_pct(Fraction(rule.threshold) * 100)} %")
+            if not judged:
+                text = (f"{failures}/{attempts} relay/prove/claim attempts failed: fewer than "
+                        f"{rule.min_attempts} attempts, not judged")
+            out.append(_Measurement(rate, tripped, text,
                                     {"failures": failures, "attempts": attempts,
-                                     "by_stage": by_stage}))
+                                     "min_attempts": rule.min_attempts, "by_stage": by_stage}))
         return out

@@ -15,6 +15,12 @@ from engine.chain.watcher import ChainWatcher
 from engine.config import ResolvedChain, ResolvedToken
 from engine.protocol import calls
 from engine.protocol.codec import NATIVE_TOKEN
+from engine.protocol.multicall import (
+    MulticallFailed,
+    decode_aggregate3_results,
+    encode_aggregate3,
+    encode_get_eth_balance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,7 @@ class LiveChain:
         self.pending_transactions = 0
         self._dispute_period: int | None = None
         self.base_fee_history: deque[tuple[int, int]] = deque(maxlen=BASE_FEE_HISTORY)
+        self.multicall = config.multicall_address  # None: balances are read one call each
 
     @property
     def address(self) -> str:
@@ -98,24 +105,75 @@ class LiveChain:
         self.token_balances.pop(key, None)
 
     async def refresh(self) -> None:
-        """Gas balance, fees and every configured token balance, concurrently. Failures are kept for
-        the operator and retried on the next head; the last good values stay."""
+        """Gas balance, fees and every configured token balance, concurrently: with a `multicall_address`
+        the balances are ONE Multicall3 aggregate3 call (all at the same block), else one call each.
+        Failures are kept for the operator and retried on the next head; the last good values stay."""
         tokens = [t.address for t in self.config.tokens.values()]
-        results = await asyncio.gather(
-            self.rpc.get_balance(self.address, "latest"), self.fee_policy.suggest(),
-            *(self.balance_of(t) for t in tokens), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        gas, fees = results[0], results[1]
-        if not isinstance(gas, BaseException):
-            self.gas_balance = gas
+        if self.multicall:
+            results = await asyncio.gather(self._read_balances_multicall(tokens), self.fee_policy.suggest(),
+                                           return_exceptions=True)
+            balances, fees = results
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if not isinstance(balances, BaseException):
+                gas, failed = balances
+                self.gas_balance = gas
+                errors += failed
+        else:
+            results = await asyncio.gather(
+                self.rpc.get_balance(self.address, "latest"), self.fee_policy.suggest(),
+                *(self.balance_of(t) for t in tokens), return_exceptions=True)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            gas, fees = results[0], results[1]
+            if not isinstance(gas, BaseException):
+                self.gas_balance = gas
         if not isinstance(fees, BaseException):
             self.fees = fees
             if self.head is not None and (not self.base_fee_history or self.base_fee_history[-1][0] != self.head.number):
                 self.base_fee_history.append((self.head.number, fees.base_fee))
         self.last_refresh_error = str(errors[0]) if errors else None
         for e in errors:
-            if not isinstance(e, (RpcError, OSError, asyncio.TimeoutError)):
+            if not isinstance(e, (RpcError, OSError, asyncio.TimeoutError, MulticallFailed)):
                 raise e
+
+    async def _read_balances_multicall(self, tokens: list[str]) -> tuple[int, list[BaseException]]:
+        """Our gas balance and every token's balance in one aggregate3 eth_call (`getEthBalance` of the
+        Multicall3 itself + `balanceOf` per ERC20; the native sentinel is the gas balance). Each balance is
+        cached under the same generation guard as `balance_of`: a `forget_balance` while this read is in
+        flight keeps its (older) value out of the cache. Returns the gas balance and the per-token failures."""
+        native = NATIVE_TOKEN.lower()
+        keys = [t.lower() for t in tokens]
+        generations = {key: self._balance_generation.get(key, 0) for key in keys}
+        erc20s = [t for t in tokens if t.lower() != native]
+        batch = [(self.multicall, encode_get_eth_balance(self.address))]
+        batch += [(token, calls.encode_balance_of(self.address)) for token in erc20s]
+        raw = await self.rpc.call(self.multicall, encode_aggregate3(batch, allow_failure=True), "latest")
+        results = decode_aggregate3_results(raw)
+        if len(results) != len(batch):
+            raise MulticallFailed(f"chain {self.chain_id}: multicall answered {len(results)} of {len(batch)} calls")
+        values: dict[str, int] = {}
+        failures: list[BaseException] = []
+        ok, data = results[0]
+        try:
+            if not ok:
+                raise MulticallFailed("reverted")
+            gas = calls.decode_uint(data)
+        except Exception as exc:  # noqa: BLE001 - not a Multicall3 at multicall_address, most likely
+            raise MulticallFailed(f"chain {self.chain_id}: getEthBalance failed in the multicall at "
+                                  f"{self.multicall} ({exc})") from None
+        if native in generations:
+            values[native] = gas
+        for token, (ok, data) in zip(erc20s, results[1:]):
+            try:
+                if not ok:
+                    raise MulticallFailed("reverted")
+                values[token.lower()] = calls.decode_uint(data)
+            except Exception as exc:  # noqa: BLE001 - one unreadable token must not hide the others
+                failures.append(MulticallFailed(f"chain {self.chain_id}: balanceOf on token {token} failed "
+                                                f"in the multicall ({exc})"))
+        for key, value in values.items():
+            if self._balance_generation.get(key, 0) == generations[key]:
+                self.token_balances[key] = value
+        return gas, failures
 
     async def dispute_period(self) -> int:
         if self._dispute_period is None:

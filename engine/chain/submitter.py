@@ -35,7 +35,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
@@ -48,6 +48,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from engine.chain.fees import FeePolicy, Fees
 from engine.chain.rpc import (
@@ -217,10 +218,6 @@ def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
 
-def _cost(row: OutboundTx) -> int:
-    return row.value + row.gas_limit * row.max_fee_per_gas
-
-
 def _fees(row: OutboundTx) -> Fees:
     return Fees(row.max_fee_per_gas, row.max_priority_fee_per_gas)
 
@@ -281,6 +278,7 @@ class TransactionSubmitter:
         # bumped whenever a transaction of ours leaves the live states because the chain spent its nonce:
         # a gas balance read before that may predate the spend (see _persist_new)
         self._settlements = 0
+        self._broadcast_marks: dict[int, datetime] = {}  # row id -> sent at, written with the next tick
 
     def __repr__(self) -> str:
         return f"TransactionSubmitter(chain {self.chain_id}, {self.address})"
@@ -297,6 +295,7 @@ class TransactionSubmitter:
         transaction_id: str | None = None,
         gas_limit: int | None = None,
         on_persist: OnPersist | None = None,
+        precheck: Awaitable[Any] | None = None,
     ) -> OutboundTxRef:
         """Allocate a nonce, sign, persist (committed), then broadcast. Returns the reference even when the
         broadcast outcome is unknown (tick re-broadcasts). Raises SubmitError subclasses, or the RPC's
@@ -304,9 +303,10 @@ class TransactionSubmitter:
 
         `on_persist(session, row)` runs inside the transaction that stores the signed attempt: what it
         writes (e.g. the order's move to RelayStarted) commits together with the attempt, and if it
-        raises, nothing is stored, no nonce is used and nothing is broadcast."""
+        raises, nothing is stored, no nonce is used and nothing is broadcast. `precheck`: the caller's own
+        read, awaited alongside the reads a send needs; if it raises, nothing is allocated."""
         row = await self._prepare_row(to, data, value, purpose=purpose, transaction_id=transaction_id,
-                                      gas_limit=gas_limit, on_persist=on_persist)
+                                      gas_limit=gas_limit, on_persist=on_persist, precheck=precheck)
         await self._broadcast(row.id, stored=row)
         return _ref(row)
 
@@ -324,6 +324,7 @@ class TransactionSubmitter:
         transaction_id: str | None = None,
         gas_limit: int | None = None,
         on_persist: OnPersist | None = None,
+        precheck: Awaitable[Any] | None = None,
     ) -> OutboundTx:
         if purpose not in TX_PURPOSES:
             raise ValueError(f"unknown purpose {purpose!r}; expected one of {', '.join(TX_PURPOSES)}")
@@ -338,12 +339,12 @@ class TransactionSubmitter:
         # The reads a send needs, at once and outside the database's write lock; fees younger than a
         # second are reused (the engine refreshes them on every head).
         settlements = self._settlements
-        fees, estimate, balance = await asyncio.gather(
+        fees, estimate, balance, checked = await asyncio.gather(
             self.fees.suggest(max_age=FEES_MAX_AGE_SECONDS),
             self.rpc.estimate_gas(to, data, from_address=self.address, value=value or None)
             if gas_limit is None else _ready(gas_limit),
-            self.rpc.get_balance(self.address, "latest"), return_exceptions=True)
-        for outcome in (fees, estimate, balance):
+            self.rpc.get_balance(self.address, "latest"), precheck or _ready(None), return_exceptions=True)
+        for outcome in (checked, fees, estimate, balance):
             if isinstance(outcome, BaseException):
                 raise outcome
         if fees.capped and fees.max_fee_per_gas < fees.base_fee:
@@ -405,11 +406,14 @@ class TransactionSubmitter:
 
     async def _reserved(self, s: AsyncSession, *, exclude_nonce: int | None = None) -> int:
         """What our unmined nonces may still spend: per nonce the costliest live attempt."""
-        rows = (await s.scalars(select(OutboundTx).where(*self._mine(), OutboundTx.state.in_(LIVE_STATES)))).all()
+        # the four columns only: loading whole rows (raw bytes and calldata) costs more than the sum
+        rows = (await s.execute(select(OutboundTx.nonce, OutboundTx.value, OutboundTx.gas_limit,
+                                       OutboundTx.max_fee_per_gas)
+                                .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES)))).all()
         per_nonce: dict[int, int] = {}
-        for r in rows:
-            if r.nonce != exclude_nonce:
-                per_nonce[r.nonce] = max(per_nonce.get(r.nonce, 0), _cost(r))
+        for nonce, value, gas_limit, max_fee in rows:
+            if nonce != exclude_nonce:
+                per_nonce[nonce] = max(per_nonce.get(nonce, 0), value + gas_limit * max_fee)
         return sum(per_nonce.values())  # in Python: SUM over uint256 text is not exact on SQLite
 
     def _sign(self, nonce: int, attempt: int, *, to: str, data: bytes, value: int, gas_limit: int, fees: Fees,
@@ -472,9 +476,13 @@ class TransactionSubmitter:
                       row.attempt, exc)
             await self._set_error(row_id, str(exc))
             return
-        async with self.db.write() as s:
-            await s.execute(update(OutboundTx).where(OutboundTx.id == row_id, OutboundTx.state == "signed")
-                            .values(state="broadcast", broadcast_at=_now(), error=None))
+        if stored is not None:
+            # A first send is recorded with the tick's next write, not a write of its own: if the mark is
+            # lost in a crash the stored bytes are only sent again, which the node answers "already known".
+            self._broadcast_marks[row_id] = _now()
+        else:
+            async with self.db.write() as s:
+                await self._write_broadcast_marks(s, {row_id: _now()})
         log.info("chain %s: nonce %d attempt %d broadcast %s", self.chain_id, row.nonce, row.attempt, row.tx_hash)
 
     async def _set_error(self, row_id: int, error: str) -> None:
@@ -544,38 +552,47 @@ class TransactionSubmitter:
             return report
 
     async def _live_rows(self) -> list[OutboundTx]:
+        """Without their signed bytes and calldata (read each tick; a send reads its row again by id)."""
         async with self.db.read() as s:
             return list((await s.scalars(
-                select(OutboundTx).where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))
+                select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
+                .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))
                 .order_by(OutboundTx.nonce, OutboundTx.attempt))).all())
 
     async def _tick(self, report: TickReport, *, rebroadcast_all: bool) -> None:
         live = await self._live_rows()
         if not live:
             return
-        settled = await self._settle_nonces(sorted({r.nonce for r in live}), report)
+        settled = await self._settle_nonces(sorted({r.nonce for r in live}), report, live)
         by_nonce: dict[int, list[OutboundTx]] = defaultdict(list)
         for r in live:
             if r.nonce not in settled:
                 by_nonce[r.nonce].append(r)
         for nonce, attempts in sorted(by_nonce.items()):
+            newest: OutboundTx | None = max(attempts, key=lambda r: r.attempt)
             for r in attempts:
-                if r.state == "signed" or rebroadcast_all:
+                if (r.state == "signed" and r.id not in self._broadcast_marks) or rebroadcast_all:
                     report.rebroadcast.append(r.tx_hash)
                     await self._broadcast(r.id, report)
-            if await self._due_for_bump(nonce):
+                    newest = None  # the send just changed its row: read it again
+            if newest is None:
+                newest = await self._newest_live(nonce)
+            if newest is not None and self._due_for_bump(newest):
                 await self._bump(nonce, report)
 
-    async def _due_for_bump(self, nonce: int) -> bool:
-        """The newest live attempt is older than bump_after_seconds: in the pool since then without a receipt,
-        or refused for now (fee below the base fee, pool full...) since it was signed."""
+    async def _newest_live(self, nonce: int) -> OutboundTx | None:
         async with self.db.read() as s:
-            newest = await s.scalar(select(OutboundTx).where(
+            return await s.scalar(select(OutboundTx).where(
                 *self._mine(), OutboundTx.nonce == nonce, OutboundTx.state.in_(LIVE_STATES))
                 .order_by(OutboundTx.attempt.desc()).limit(1))
-        if newest is None:
-            return False
-        if newest.state == "broadcast":
+
+    def _due_for_bump(self, newest: OutboundTx) -> bool:
+        """The newest live attempt (as read by this tick) is older than bump_after_seconds: in the pool
+        since then without a receipt, or refused for now (fee below the base fee, pool full...) since it
+        was signed. _bump re-reads the nonce's rows under the write lock before acting."""
+        if newest.id in self._broadcast_marks:
+            since = self._broadcast_marks[newest.id]
+        elif newest.state == "broadcast":
             since = newest.broadcast_at or newest.created_at
         elif newest.error is not None:
             since = newest.created_at
@@ -583,7 +600,8 @@ class TransactionSubmitter:
             return False
         return (_now() - since).total_seconds() >= self.bump_after_seconds
 
-    async def _settle_nonces(self, nonces: Iterable[int], report: TickReport) -> set[int]:
+    async def _settle_nonces(self, nonces: Iterable[int], report: TickReport,
+                             live: Sequence[OutboundTx] | None = None) -> set[int]:
         """Look up receipts of every live attempt of `nonces`; settle the mined ones and the ones the chain
         has passed without any of our attempts. Returns the nonces settled."""
         nonces = list(nonces)
@@ -591,9 +609,13 @@ class TransactionSubmitter:
             return set()
         # Count first, receipts after: a nonce the count shows as used has its receipt by then.
         latest = await self.rpc.get_transaction_count(self.address, "latest")
-        async with self.db.read() as s:
-            rows = (await s.scalars(select(OutboundTx).where(
-                *self._mine(), OutboundTx.nonce.in_(nonces), OutboundTx.state.in_(LIVE_STATES)))).all()
+        if live is not None:  # the caller's read of the live rows (the receipts decide, not this snapshot)
+            wanted = set(nonces)
+            rows = [r for r in live if r.nonce in wanted]
+        else:
+            async with self.db.read() as s:
+                rows = (await s.scalars(select(OutboundTx).where(
+                    *self._mine(), OutboundTx.nonce.in_(nonces), OutboundTx.state.in_(LIVE_STATES)))).all()
         receipts = await asyncio.gather(*(self.rpc.get_transaction_receipt(r.tx_hash) for r in rows),
                                         return_exceptions=True)
         found: dict[int, tuple[OutboundTx, Any]] = {}
@@ -603,15 +625,11 @@ class TransactionSubmitter:
                 continue
             if receipt is not None and _hex(receipt.tx_hash) == r.tx_hash:
                 found[r.nonce] = (r, receipt)
-        settled: set[int] = set()
+        settled: set[int] = set(found)
+        for view in await self._settle_mined(found):
+            (report.mined if view.receipt_status == 1 else report.reverted).append(view)
         for nonce in nonces:
-            if nonce in found:
-                row, receipt = found[nonce]
-                view = await self._settle(nonce, row.id, receipt)
-                if view is not None:
-                    (report.mined if view.receipt_status == 1 else report.reverted).append(view)
-                settled.add(nonce)
-            elif latest > nonce:
+            if nonce not in found and latest > nonce:
                 errors = [e for e in receipts if isinstance(e, BaseException)]
                 if errors:
                     continue
@@ -621,28 +639,60 @@ class TransactionSubmitter:
                 settled.add(nonce)
         return settled
 
-    async def _settle(self, nonce: int, winner_id: int, receipt: Any) -> OutboundTxView | None:
-        async with self.db.write() as s:
-            rows = await self._nonce_rows(s, nonce)
-            winner = next((r for r in rows if r.id == winner_id), None)
-            if winner is None or winner.state not in LIVE_STATES:
-                return None
-            self._settlements += 1
-            winner.state = "mined" if receipt.status == 1 else "failed"
-            winner.receipt_status = receipt.status
-            winner.block_number = receipt.block_number
-            winner.block_hash = _hex(receipt.block_hash)
-            winner.mined_at = _now()
-            if receipt.status != 1:
-                winner.error = "reverted on chain"
+    async def _settle_mined(self, found: dict[int, tuple[OutboundTx, Any]]) -> list[OutboundTxView]:
+        """Record every receipt found in one write (a block often mines many of our transactions):
+        the winner of each nonce mined or failed, its other live attempts replaced."""
+        if not found and not self._broadcast_marks:
+            return []
+        views: list[OutboundTxView] = []
+        marks, self._broadcast_marks = self._broadcast_marks, {}
+        try:
+            async with self.db.write() as s:
+                await self._write_broadcast_marks(s, marks)
+                views = await self._write_settlements(s, found)
+        except BaseException:
+            self._broadcast_marks = {**marks, **self._broadcast_marks}
+            raise
+        for view in views:
+            log.log(logging.INFO if view.receipt_status == 1 else logging.WARNING,
+                    "chain %s: nonce %d attempt %d (%s) %s in block %d: %s", self.chain_id, view.nonce, view.attempt,
+                    view.purpose, "mined" if view.receipt_status == 1 else "REVERTED", view.block_number,
+                    view.tx_hash)
+        return views
+
+    @staticmethod
+    async def _write_broadcast_marks(s: AsyncSession, marks: dict[int, datetime]) -> None:
+        for row_id, at in marks.items():
+            await s.execute(update(OutboundTx).where(OutboundTx.id == row_id, OutboundTx.state == "signed")
+                            .values(state="broadcast", broadcast_at=at, error=None))
+
+    async def _write_settlements(self, s: AsyncSession, found: dict[int, tuple[OutboundTx, Any]]
+                                 ) -> list[OutboundTxView]:
+        views: list[OutboundTxView] = []
+        if found:
+            rows = (await s.scalars(select(OutboundTx).where(
+                *self._mine(), OutboundTx.nonce.in_(list(found))))).all()
+            by_nonce: dict[int, list[OutboundTx]] = defaultdict(list)
             for r in rows:
-                if r.id != winner_id and r.state in LIVE_STATES:
-                    r.state = "replaced"
-            view = OutboundTxView.of(winner)
-        log.log(logging.INFO if receipt.status == 1 else logging.WARNING,
-                "chain %s: nonce %d attempt %d (%s) %s in block %d: %s", self.chain_id, nonce, view.attempt,
-                view.purpose, "mined" if receipt.status == 1 else "REVERTED", receipt.block_number, view.tx_hash)
-        return view
+                by_nonce[r.nonce].append(r)
+            for nonce, (found_row, receipt) in sorted(found.items()):
+                winner = next((r for r in by_nonce[nonce] if r.id == found_row.id), None)
+                if winner is None or winner.state not in LIVE_STATES:
+                    continue
+                winner.state = "mined" if receipt.status == 1 else "failed"
+                winner.receipt_status = receipt.status
+                winner.block_number = receipt.block_number
+                winner.block_hash = _hex(receipt.block_hash)
+                winner.mined_at = _now()
+                if receipt.status != 1:
+                    winner.error = "reverted on chain"
+                for r in by_nonce[nonce]:
+                    if r.id != winner.id and r.state in LIVE_STATES:
+                        r.state = "replaced"
+                views.append(OutboundTxView.of(winner))
+            if views:
+                self._settlements += 1
+        return views
 
     async def _drop_nonce(self, nonce: int) -> None:
         async with self.db.write() as s:
@@ -727,11 +777,33 @@ class TransactionSubmitter:
     async def status(self, ref: OutboundTxRef) -> TxOutcome:
         """The outcome of a submitted transaction (all attempts at its nonce), as stored (tick updates it)."""
         async with self.db.read() as s:
-            rows = list((await s.scalars(select(OutboundTx).where(
-                OutboundTx.chain_id == ref.chain_id, OutboundTx.signer == ref.signer, OutboundTx.nonce == ref.nonce)
-                .order_by(OutboundTx.attempt))).all())
+            rows = await self._attempts_at(s, ref.chain_id, ref.signer, ref.nonce)
         if not rows:
             raise KeyError(f"no stored transaction for {ref}")
+        return self._outcome(ref, rows)
+
+    async def latest_outcome(self, transaction_id: str, purpose: str) -> TxOutcome | None:
+        """The outcome of our latest `purpose` transaction for an order on this chain (None: none stored),
+        read in one snapshot."""
+        async with self.db.read() as s:
+            row = await s.scalar(select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
+                                 .where(OutboundTx.transaction_id == transaction_id.lower(),
+                                        OutboundTx.purpose == purpose, OutboundTx.chain_id == self.chain_id)
+                                 .order_by(OutboundTx.id.desc()).limit(1))
+            if row is None:
+                return None
+            rows = await self._attempts_at(s, row.chain_id, row.signer, row.nonce)
+        return self._outcome(_ref(row), rows)
+
+    @staticmethod
+    async def _attempts_at(s: AsyncSession, chain_id: int, signer: str, nonce: int) -> list[OutboundTx]:
+        return list((await s.scalars(select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
+                                     .where(OutboundTx.chain_id == chain_id, OutboundTx.signer == signer,
+                                            OutboundTx.nonce == nonce)
+                                     .order_by(OutboundTx.attempt))).all())
+
+    @staticmethod
+    def _outcome(ref: OutboundTxRef, rows: list[OutboundTx]) -> TxOutcome:
         payload = rows if ref.purpose == "self_transfer" else [r for r in rows if r.purpose == ref.purpose]
         newest = rows[-1]
         for r in payload:
@@ -753,7 +825,15 @@ class TransactionSubmitter:
                 if v.chain_id == self.chain_id and v.signer == self.signer]
 
     async def pending(self) -> list[OutboundTxView]:
-        return [OutboundTxView.of(r) for r in await self._live_rows()]
+        return [self._view(r) for r in await self._live_rows()]
+
+    def _view(self, row: OutboundTx) -> OutboundTxView:
+        """The row as the operator should see it: a first send not yet recorded shows as broadcast."""
+        view = OutboundTxView.of(row)
+        sent_at = self._broadcast_marks.get(row.id)
+        if sent_at is not None and view.state == "signed":
+            view = replace(view, state="broadcast")
+        return view
 
     # ---------------------------------------------------------------- ERC20 approval
 

@@ -20,6 +20,10 @@ FIRST_CHAIN_ID = 31337
 DEFAULT_CHAINS = 3
 KEYSTORE_FILE = "relayer.keystore.json"
 DATABASE_FILE = "mmtui.db"
+# The engine's quotes endpoint writes the address it bound here (port picked by the system); the traffic
+# generator reads it to price its orders from the engine's quotes.
+QUOTE_API_FILE = "quote_api.json"
+QUOTE_API_LISTEN = "127.0.0.1:0"
 KEYSTORE_PASSWORD_ENV = "MMTUI_KEYSTORE_PASSWORD"
 # The devnet relayer key is anvil's public dev key #1; its keystore password is public too.
 DEVNET_KEYSTORE_PASSWORD = "devnet"
@@ -52,6 +56,10 @@ class Devnet:
     @property
     def manifest_path(self) -> Path:
         return self.settings.directory / "devnet.json"
+
+    @property
+    def quote_api_file(self) -> Path:
+        return self.settings.directory / QUOTE_API_FILE
 
     def node(self, chain_id: int) -> AnvilNode:
         return next(n for n in self.nodes if n.chain_id == chain_id)
@@ -91,6 +99,7 @@ def start_devnet(settings: DevnetSettings) -> Devnet:
             for node in devnet.nodes:
                 node.rpc("evm_setIntervalMining", [settings.block_time])
         discard_previous_database(settings.directory)
+        devnet.quote_api_file.unlink(missing_ok=True)  # an engine of an earlier devnet served it
         write_keystore(settings.directory)
         write_manifest(devnet)
         write_config(devnet)
@@ -132,6 +141,7 @@ def write_manifest(devnet: Devnet) -> None:
         "block_time": s.block_time,
         "anvil_pids": [n.pid for n in devnet.nodes],
         "config": str(devnet.config_path),
+        "quote_api_file": str(devnet.quote_api_file),
     }
     devnet.manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
 
@@ -180,6 +190,7 @@ def devnet_config(devnet: Devnet) -> dict:
         "database": {"type": "sqlite", "dsn": DATABASE_FILE},
         "signer": {"type": "keystore", "path": KEYSTORE_FILE, "password_env": KEYSTORE_PASSWORD_ENV},
         "rebalance_interval": "30s",
+        "quote_api": {"listen": QUOTE_API_LISTEN, "address_file": QUOTE_API_FILE},
         "base_chain_config": {
             "confirmations": 1,
             "origin_gas_estimate": 160_000,

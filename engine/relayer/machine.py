@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.chain.live import LiveChain
 from engine.chain.rpc import ExecutionReverted, RpcError
-from engine.chain.submitter import OutboundTxRef, SubmitError, TxOutcome, TxStatus
+from engine.chain.submitter import SubmitError, TxOutcome, TxStatus
 from engine.config import MmtuiConfig, Route
 from engine.protocol import calls
 from engine.protocol.codec import BridgeRequest, checksum_address, decode_request
@@ -43,6 +43,7 @@ from engine.protocol.events import (
 )
 from engine.relayer.decisions import (
     Gate,
+    GateName,
     OrderFacts,
     confirmations,
     confirmations_gate,
@@ -61,7 +62,7 @@ from engine.inventory.limits import (
 from engine.relayer.fees import fee_breakdown
 from engine.relayer.orders import OrderEvent, order_events, record, record_rollback, summary
 from engine.relayer.statuses import COMMITTED_STATUSES, PENDING_IN_STATUSES, OrderStatus, OriginBridgeStatus
-from engine.store import BridgeOrder, Database, OrderTransition, OutboundTx
+from engine.store import BridgeOrder, ChainLog, Database, OrderTransition, OutboundTx
 from engine.units import format_units
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,15 @@ MAX_RELAY_FAILURES = 3
 MAX_STEPS_PER_WAKE = 12  # one wake-up walks an order through every step that is ready
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
+_REQUESTED_TOPIC0 = "0x" + BRIDGE_REQUESTED.topic0.hex()
 
 
 class _Conflict(Exception):
     """The order moved while a transaction for it was being prepared: nothing was stored."""
+
+
+class _Detour(Exception):
+    """The commit-and-relay fast path met something the step-by-step path must decide."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +127,7 @@ class Relayer:
         self.on_event = on_event or (lambda level, text: None)
         self.workers = workers
         # (dest chain, dest token, route) -> why new commitments there are halted (a tripped breaker), or None
-        self.is_halted: HaltCheck = is_halted or (lambda chain_id, token, route: None)
+        self.is_halted: HaltCheck = is_halted or (lambda chain_id, token, route, **_: None)
         # (priority, sequence, txid): new orders first, so a backlog of proves and claims never delays a relay
         self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
         self._queued: dict[str, int] = {}  # txid -> the best priority it is queued with
@@ -131,6 +137,9 @@ class Relayer:
         self._time_wakes: dict[int, list[tuple[int, str]]] = {}
         self._order_locks: dict[str, asyncio.Lock] = {}
         self._commit_locks: dict[tuple[int, str], asyncio.Lock] = {}
+        # commitments decided but not yet written (the fast path writes them with the relay): counted as
+        # committed by _committed_dest until their write has committed
+        self._reservations: dict[tuple[int, str], dict[str, int]] = {}
         self._retry_at: dict[str, float] = {}
         self._stay_keys: dict[str, tuple[str, ...]] = {}  # the blockers last recorded for a waiting order
         self.processed = 0
@@ -216,10 +225,11 @@ class Relayer:
         lock = self._order_locks.setdefault(transaction_id, asyncio.Lock())
         try:
             async with lock:
-                order = await self._load(transaction_id)
-                if order is None:
-                    raise KeyError(f"no order {transaction_id}")
-                events = await self._events(transaction_id)
+                async with self.db.read() as session:
+                    order = await session.get(BridgeOrder, transaction_id)
+                    if order is None:
+                        raise KeyError(f"no order {transaction_id}")
+                    events = await order_events(session, transaction_id)
                 result = StepResult(OrderStatus(order.status), False, order.last_reason or "")
                 for _ in range(MAX_STEPS_PER_WAKE):
                     step = await self._step(order, events, manual_relay)
@@ -265,10 +275,6 @@ class Relayer:
             OrderStatus.ClaimPending: self._follow_claim,
         }[status]
         return await handler(order, events, manual_relay)
-
-    async def _events(self, txid: str) -> list[OrderEvent]:
-        async with self.db.read() as s:
-            return await order_events(s, txid)
 
     # ------------------------------------------------------------------ persistence
 
@@ -318,14 +324,24 @@ class Relayer:
         self.on_event(level, f"{_short(order.transaction_id)} {old.name} -> {new.name}: {text}")
 
     def _persist_hook(self, txid: str, expect: OrderStatus, to_status: OrderStatus, reasons: list[Gate], *,
-                      chain_id: int, chain_time: int, tx_field: str | None):
-        """The submitter's on_persist: the order's move and the signed transaction commit together."""
+                      chain_id: int, chain_time: int, tx_field: str | None,
+                      before: Callable[[], list[tuple[OrderStatus, list[Gate]]]] | None = None,
+                      origin_log_of: int | None = None):
+        """The submitter's on_persist: the order's move and the signed transaction commit together.
+        `before`: the transitions that lead to `to_status`, recorded first in the same write.
+        `origin_log_of`: the order's BridgeRequested must still be stored on that chain (not reorged away)."""
         captured: list[BridgeOrder] = []
 
         async def hook(session: AsyncSession, row: OutboundTx) -> None:
             order = await session.get(BridgeOrder, txid, with_for_update=True)
             if order is None or order.status != int(expect):
                 raise _Conflict(f"order {txid} is no longer {expect.name}")
+            if origin_log_of is not None and await session.scalar(select(ChainLog.id).where(
+                    ChainLog.transaction_id == txid, ChainLog.chain_id == origin_log_of,
+                    ChainLog.topic0 == _REQUESTED_TOPIC0).limit(1)) is None:
+                raise _Conflict(f"order {txid}: its BridgeRequested is no longer stored")
+            for step_status, step_reasons in (before() if before is not None else []):
+                record(session, order, step_status, step_reasons, chain_id=chain_id, chain_time=chain_time)
             record(session, order, to_status, [*reasons, _gate("submit", True, row.tx_hash, "",
                                                                f"{row.purpose} signed: nonce {row.nonce} {row.tx_hash}")],
                    chain_id=chain_id, chain_time=chain_time, tx_hash=row.tx_hash)
@@ -385,7 +401,8 @@ class Relayer:
             amounts = (await s.scalars(select(BridgeOrder.dest_amount).where(
                 BridgeOrder.dest_chain_id == chain_id, BridgeOrder.dest_token == token.lower(),
                 BridgeOrder.status.in_([int(x) for x in COMMITTED_STATUSES])))).all()
-        return sum(amounts)  # in Python: SUM over uint256 text is not exact on SQLite
+        reserved = self._reservations.get((chain_id, token.lower()), {})
+        return sum(amounts) + sum(reserved.values())  # in Python: SUM over uint256 text is not exact on SQLite
 
     # ------------------------------------------------------------------ Seen / NotEnoughInventory
 
@@ -464,11 +481,97 @@ class Relayer:
                 reasons = [*limits, *reasons]  # the commitment gate stays last: it is the one-line summary
                 if not all(g.passed for g in limits):
                     to_status = OrderStatus.WillNotProcess
-            result = await self._save(order.transaction_id, to_status, reasons,
-                                      **self._clock(dest.chain_id), expect=status)
+            fast = (to_status == OrderStatus.CommittedPending and (manual or self.is_armed())
+                    and self._origin_confirmations(order, events) >= origin.config.confirmations)
+            if not fast:
+                result = await self._save(order.transaction_id, to_status, reasons,
+                                          **self._clock(dest.chain_id), expect=status)
+                if result.changed and result.status == OrderStatus.CommittedPending:
+                    self._count_notional(request, dest_token)
+                return result
+            self._reservations.setdefault((dest.chain_id, request.dest_token.lower()), {})[
+                order.transaction_id] = request.dest_amount
+        return await self._commit_and_relay(order, events, request, status, reasons, manual, dest_token)
+
+    def _count_notional(self, request: BridgeRequest, dest_token) -> None:
+        self.notional_window.add(self._clock(request.dest_chain_id)["chain_time"],
+                                 order_notional_usd(request.dest_amount, dest_token))
+
+    def _origin_confirmations(self, order: BridgeOrder, events: list[OrderEvent]) -> int:
+        origin = self.chains[order.origin_chain_id]
+        requested = [e for e in events if e.name == BRIDGE_REQUESTED.name and e.chain_id == order.origin_chain_id]
+        if not requested or origin.head is None:
+            return 0
+        return confirmations(origin.head.number, requested[-1].block_number)
+
+    async def _commit_and_relay(self, order: BridgeOrder, events: list[OrderEvent], request: BridgeRequest,
+                                status: OrderStatus, seen_reasons: list[Gate], manual: bool,
+                                dest_token) -> StepResult:
+        """Seen -> CommittedPending -> CommittedConfirmed -> RelayStarted in ONE database write, taken when
+        the origin log already has its confirmations and the relay may be sent. Until that write commits
+        the commitment is held in memory (`_reservations`, counted by _committed_dest), so no other order
+        can commit the same funds; a crash before it leaves the order Seen with nothing sent.
+
+        The origin status is read alongside the submitter's own reads; a relay already made by anyone
+        fails the gas estimate (the contract reverts TransactionRelayed). Anything unexpected (origin not
+        REQUESTED, an estimate that reverts, a submit error, an RPC failure) records the commitment alone,
+        and the step-by-step path decides with its own checks."""
+        txid = order.transaction_id
+        origin, dest = self.chains[order.origin_chain_id], self.chains[order.dest_chain_id]
+        key = (dest.chain_id, request.dest_token.lower())
+        clock = self._clock(dest.chain_id)
+        pending: list[Gate] = []
+
+        async def origin_still_requested() -> None:
+            origin_status = await self._origin_status(order)
+            decision = evaluate_committed_pending(
+                request, origin_status=origin_status, observed_confirmations=self._origin_confirmations(order, events),
+                required_confirmations=origin.config.confirmations, dest_chain_time=dest.chain_time or 0,
+                deadline_buffer_s=dest.config.deadline_buffer_seconds)
+            if decision.next_status != OrderStatus.CommittedConfirmed:
+                raise _Detour(summary(decision.reasons))
+            pending.extend(decision.reasons)
+
+        try:
+            confirmed = evaluate_committed_confirmed(
+                request, relayer=self.relayer, relayed_by=None, dest_chain_time=dest.chain_time or 0,
+                deadline_buffer_s=dest.config.deadline_buffer_seconds)
+            if confirmed.next_status != OrderStatus.RelayStarted:
+                raise _Detour(summary(confirmed.reasons))
+            relay_reasons = [Gate(g.name, g.passed, g.value, g.threshold, f"{g.text} (its relay estimates without "
+                                  "reverting)") if g.name == GateName.dest_relay else g for g in confirmed.reasons]
+            relay_reasons.append(_gate("armed", True, "by hand", "armed", "relayed by hand by the operator")
+                                 if manual else _gate("armed", True, "armed", "armed", "armed"))
+            hook, captured = self._persist_hook(
+                txid, status, OrderStatus.RelayStarted, relay_reasons, chain_id=dest.chain_id,
+                chain_time=clock["chain_time"], tx_field="relay_tx_hash",
+                before=lambda: [(OrderStatus.CommittedPending, seen_reasons),
+                                (OrderStatus.CommittedConfirmed, pending)],
+                origin_log_of=order.origin_chain_id)
+            value = request.dest_amount if request.is_native_dest else (request.zap_native or 0)
+            await dest.submitter.submit(dest.bridge, calls.encode_relay(order.request), value, purpose="relay",
+                                        transaction_id=txid, on_persist=hook,
+                                        precheck=asyncio.ensure_future(origin_still_requested()))
+        except _Conflict:
+            return StepResult(status, True, "moved meanwhile")
+        except (_Detour, ExecutionReverted, SubmitError, RpcError) as exc:
+            log.debug("order %s: commit-and-relay detour (%s): committing step by step", _short(txid), exc)
+            result = await self._save(txid, OrderStatus.CommittedPending, seen_reasons, **clock, expect=status)
             if result.changed and result.status == OrderStatus.CommittedPending:
-                self.notional_window.add(dest.chain_time or 0, order_notional_usd(request.dest_amount, dest_token))
+                self._count_notional(request, dest_token)
             return result
+        finally:
+            reserved = self._reservations.get(key, {})
+            reserved.pop(txid, None)
+            if not reserved:
+                self._reservations.pop(key, None)
+        self._count_notional(request, dest_token)
+        self._stay_keys.pop(txid, None)
+        if not captured:
+            return StepResult(OrderStatus.RelayStarted, True, "relay sent")
+        self.on_order(captured[0])
+        self._announce(captured[0], status, OrderStatus.RelayStarted, "committed and relay sent")
+        return StepResult(OrderStatus.RelayStarted, True, "relay sent", captured[0])
 
     async def _limit_gates(self, request: BridgeRequest, origin: LiveChain, dest_token) -> list[Gate]:
         """The operator's exposure limits for an order about to be committed (issue: limits)."""
@@ -572,6 +675,12 @@ class Relayer:
     async def _submit(self, order: BridgeOrder, chain: LiveChain, purpose: str, data: bytes, value: int,
                       expect: OrderStatus, to_status: OrderStatus, reasons: list[Gate], tx_field: str) -> StepResult:
         clock = self._clock(chain.chain_id)
+        rq = decode_request(order.request)  # a tripped breaker whose rule says stop holds in-flight work too
+        stop = self.is_halted(rq.dest_chain_id, rq.dest_token, Route(rq.origin_chain_id, rq.origin_token,
+                              rq.dest_chain_id, rq.dest_token), in_flight=True)
+        if stop is not None:
+            gate = _gate("breaker", False, "stopped", "reset by a person", stop)
+            return await self._save(order.transaction_id, expect, [*reasons, gate], **clock, expect=expect)
         hook, captured = self._persist_hook(order.transaction_id, expect, to_status, reasons,
                                             chain_id=chain.chain_id, chain_time=clock["chain_time"],
                                             tx_field=tx_field)
@@ -609,21 +718,12 @@ class Relayer:
 
     # ------------------------------------------------------------------ following our transactions
 
-    async def _latest_tx(self, txid: str, purpose: str, chain_id: int) -> OutboundTx | None:
-        async with self.db.read() as s:
-            return await s.scalar(select(OutboundTx).where(
-                OutboundTx.transaction_id == txid, OutboundTx.purpose == purpose, OutboundTx.chain_id == chain_id)
-                .order_by(OutboundTx.id.desc()).limit(1))
-
     async def _settled_outcome(self, order: BridgeOrder, purpose: str, chain: LiveChain,
                                status: OrderStatus) -> TxOutcome | StepResult:
         """Our latest `purpose` transaction's final outcome, or a StepResult to stay while there is none."""
-        row = await self._latest_tx(order.transaction_id, purpose, chain.chain_id)
-        if row is None:
+        outcome = await chain.submitter.latest_outcome(order.transaction_id, purpose)
+        if outcome is None:
             return StepResult(status, False, f"no {purpose} transaction stored")
-        ref = OutboundTxRef(row.id, row.chain_id, row.signer, row.nonce, row.attempt, row.tx_hash, row.purpose,
-                            row.transaction_id)
-        outcome = await chain.submitter.status(ref)
         if outcome.status is TxStatus.PENDING:
             return StepResult(status, False, f"{purpose} pending {outcome.tx_hash}")
         return outcome

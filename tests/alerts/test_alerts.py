@@ -229,3 +229,39 @@ async def test_alert_for_a_breaker_trip_is_keyed_by_the_trip(receiver, make_disp
     assert hook["json"]["text"] == state.text
     assert hook["json"]["evidence"] == {"supply": str(10**30)}
     assert hook["json"]["time"] == "2027-01-15T08:00:00+00:00"
+
+
+SLACK_URL_ENV = "MMTUI_TEST_SLACK_URL"
+
+
+async def test_a_url_from_the_environment_is_used_and_never_logged(receiver, make_dispatcher, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    hook_path = f"/services/T000/B000/{SECRET}"  # a Slack webhook URL: the path is the credential
+    slack = AlertTarget("ops-slack", "slack", "", url_env=SLACK_URL_ENV)
+    failing = AlertTarget("ops-hook", "webhook", "", url_env="MMTUI_TEST_HOOK_URL")
+    receiver.script[f"/hook/{SECRET}"] = [503] * 10
+    dispatcher = await make_dispatcher([slack, failing], {SLACK_URL_ENV: receiver.url + hook_path,
+                                                          "MMTUI_TEST_HOOK_URL": f"{receiver.url}/hook/{SECRET}"},
+                                       attempts=2)
+    assert dispatcher.notify(sample_alert())
+    await drain(dispatcher)
+    (delivered,) = receiver.accepted(hook_path)
+    assert delivered["json"]["text"].startswith("[CRITICAL] *breaker usdc-supply-1 TRIPPED*")
+    stats = dispatcher.stats()
+    assert (stats.sent, stats.failed) == (1, 1) and stats.targets[1].last_error == "HTTP 503 after 2 attempts"
+    assert "delivered to ops-slack" in caplog.text and "NOT delivered to ops-hook" in caplog.text
+    assert SECRET not in caplog.text
+    assert SECRET not in repr(dispatcher) and SECRET not in repr(stats) and SECRET not in repr(slack)
+
+
+@pytest.mark.parametrize("environ, problem", [
+    ({}, f"environment variable {SLACK_URL_ENV} (its URL) is not set"),
+    ({SLACK_URL_ENV: "   "}, f"environment variable {SLACK_URL_ENV} (its URL) is not set"),
+    ({SLACK_URL_ENV: f"ftp://hooks.example/{SECRET}"}, f"environment variable {SLACK_URL_ENV} must hold an http(s) URL"),
+    ({SLACK_URL_ENV: f"{SECRET} not a url"}, f"environment variable {SLACK_URL_ENV} must hold an http(s) URL"),
+])
+def test_a_missing_or_bad_url_variable_is_a_clear_error_without_its_value(environ, problem) -> None:
+    with pytest.raises(AlertConfigError) as error:
+        AlertDispatcher([AlertTarget("ops-slack", "slack", "", url_env=SLACK_URL_ENV)], environ)
+    assert str(error.value) == f"alert target ops-slack: {problem}"
+    assert SECRET not in str(error.value)

@@ -2,6 +2,7 @@
 trip their rules, pool logs of a reorged block are skipped, and the stored window keeps 512 blocks."""
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -19,6 +20,7 @@ from engine.breakers.readings import (
     pool_readings_at_block_end,
     read_chain,
     store_reading,
+    store_readings,
 )
 from engine.chain.rpc import ChainRpc
 from engine.config import NATIVE_TOKEN_ADDRESS, BreakerRule
@@ -191,3 +193,39 @@ async def test_the_stored_window_keeps_512_blocks_and_round_trips_exactly(db, de
     await store_reading(db, replacement)
     tail = await load_readings(db, deployment.chain_id, last=2)
     assert [(r.block_number, r.block_hash) for r in tail] == [(tip - 2, stored[-3].block_hash), (tip - 1, "0x" + "ab" * 32)]
+
+
+async def test_a_batch_of_readings_is_written_and_pruned_in_one_transaction(db, chain, rpc, watch) -> None:
+    deployment, _ = chain
+    real = await read_chain(rpc, watch, await head(rpc))
+    cid = 990_001  # a chain of its own in the shared database
+
+    def at(number: int, tag: str = "aa"):
+        return replace(real, chain_id=cid, block_number=number, block_hash="0x" + tag * 31 + f"{number % 256:02x}")
+
+    writes = 0
+    original_write = db.write
+
+    def counting_write(*args, **kwargs):
+        nonlocal writes
+        writes += 1
+        return original_write(*args, **kwargs)
+
+    db.write = counting_write
+    try:
+        # 520 blocks in one flush: one transaction, the window's 512 kept
+        assert await store_readings(db, [at(n) for n in range(1, 521)]) == 0  # nothing stored earlier to prune
+        assert writes == 1
+        stored = await load_readings(db, cid)
+        assert [r.block_number for r in stored] == list(range(9, 521)) and stored[-1] == at(520)
+        # the next flush: a reorg of 519..520 since the last one, and one inside the batch itself
+        batch = [at(519, "bb"), at(520, "bb"), at(521, "bb"), at(521, "cc"), at(522, "cc")]
+        assert await store_readings(db, batch) == 2  # blocks 9 and 10 leave the window
+        assert writes == 2
+        tail = await load_readings(db, cid, last=5)
+        assert [(r.block_number, r.block_hash[2:4]) for r in tail] == [
+            (518, "aa"), (519, "bb"), (520, "bb"), (521, "cc"), (522, "cc")]
+        assert len(await load_readings(db, cid)) == READING_WINDOW_BLOCKS
+        assert await store_readings(db, []) == 0 and writes == 2  # nothing to write: no transaction
+    finally:
+        db.write = original_write

@@ -214,3 +214,76 @@ def test_restore_relatches_a_remembered_trip() -> None:
     fresh.restore(remembered)
     assert fresh.state("supply_jump") == remembered
     assert fresh.halts(CHAIN, USDC) == (remembered,)
+
+
+def test_failure_rate_is_not_judged_below_min_attempts() -> None:
+    b = board(rule("failure_rate", "0.5", min_attempts=3))
+    assert b.observe_failures([FailureTally(ROUTE, "relay", 1, 1)], now=NOW) == []  # 1 of 1: not judged
+    state = b.state("failure_rate")
+    assert not state.tripped and state.value == 1 and "fewer than 3 attempts, not judged" in state.text
+    assert b.observe_failures([FailureTally(ROUTE, "relay", 2, 2)], now=NOW) == []
+    (tripped,) = b.observe_failures([FailureTally(ROUTE, "relay", 3, 2)], now=NOW)
+    assert tripped.value == Fraction(2, 3) and tripped.evidence["min_attempts"] == 3
+    # without min_attempts a single failed attempt is 100 % and trips (the old behaviour)
+    assert [s.name for s in board(rule("failure_rate", "0.5")).observe_failures(
+        [FailureTally(ROUTE, "relay", 1, 1)], now=NOW)] == ["failure_rate"]
+
+
+def test_only_rules_that_say_stop_hold_in_flight_work() -> None:
+    b = board(rule("supply_jump", "50", "token", chain_id=CHAIN, token="USDC", token_address=USDC,
+                   name="halt-only"),
+              rule("price_drop", "20", "token", chain_id=CHAIN, token="USDC", token_address=USDC,
+                   name="stopper", stop_in_flight=True))
+    two_blocks(b, supply=10**20)
+    assert [s.name for s in b.halts(CHAIN, USDC)] == ["halt-only"]
+    assert b.stops(CHAIN, USDC) == ()  # halt-only: in-flight work continues
+    b.observe_reading(reading(102, supply=10**20, reserves=(10**12, 10**23)), now=NOW + 2)
+    assert [s.name for s in b.stops(CHAIN, USDC)] == ["stopper"]
+    assert [s.name for s in b.stops(route=ROUTE)] == ["stopper"]  # either end of a route counts
+    assert b.stops(CHAIN, DAI) == ()
+    b.reset("stopper")
+    assert b.stops(CHAIN, USDC) == ()
+
+
+def _sync(number: int, index: int, reserves: tuple[int, int], block_hash: str | None = None):
+    from engine.breakers.readings import PoolSync
+    return PoolSync(POOL, number, block_hash or "0x" + f"{number:064x}", index, *reserves)
+
+
+def _swap(number: int, index: int, token_in: str, amount_in: int, amount_out: int):
+    from engine.breakers.readings import PoolSwap
+    return PoolSwap(POOL, number, "0x" + f"{number:064x}", index, USDR, token_in, amount_in, amount_out, USDR)
+
+
+def test_swap_events_see_a_crash_undone_within_the_block() -> None:
+    b = board(rule("price_drop", "20", "token", chain_id=CHAIN, token="USDC", token_address=USDC))
+    b.observe_reading(reading(100), now=NOW)
+    assert b.observe_reading(reading(101), now=NOW + 1) == []  # the block closes where it opened
+    crash = [_swap(101, 0, USDC, 10**12, 5 * 10**23), _sync(101, 1, (2 * 10**12, 5 * 10**23)),
+             _swap(101, 2, USDR, 5 * 10**23, 10**12), _sync(101, 3, (10**12, 10**24))]
+    parent = "0x" + f"{100:064x}"
+    (state,) = b.observe_pool_events(CHAIN, 101, "0x" + f"{101:064x}", parent, crash, now=NOW + 1)
+    assert state.value == 75  # 1.0 -> 0.25 USDR per USDC at log 1
+    assert state.evidence["source"] == "swap_events" and state.evidence["log_index"] == 1
+    assert state.evidence["previous_reserves"] == [10**12, 10**24]
+    assert "within block #101" in state.text
+
+
+def test_swap_events_of_a_reorged_block_or_another_parent_are_not_trusted() -> None:
+    b = board(rule("price_drop", "20"))
+    b.observe_reading(reading(100), now=NOW)
+    b.observe_reading(reading(101), now=NOW)
+    crash = [_sync(101, 1, (2 * 10**12, 5 * 10**23), block_hash="0x" + "ee" * 32)]  # a block reorged away
+    assert b.observe_pool_events(CHAIN, 101, "0x" + f"{101:064x}", "0x" + f"{100:064x}", crash, now=NOW) == []
+    assert b.state("price_drop").value is None or b.state("price_drop").value <= 0
+    # a parent on another fork is no reference; without a swap to undo there is nothing to compare
+    alone = [_sync(101, 1, (2 * 10**12, 5 * 10**23))]
+    assert b.observe_pool_events(CHAIN, 101, "0x" + f"{101:064x}", "0x" + "dd" * 32, alone, now=NOW) == []
+    # ... with the block's first swap, the price before it is the reference
+    undone = [_swap(101, 0, USDC, 10**12, 5 * 10**23), *alone]
+    fresh = board(rule("price_drop", "20"))  # the first block a run sees is not judged
+    fresh.observe_reading(reading(101), now=NOW)
+    assert fresh.observe_pool_events(CHAIN, 101, "0x" + f"{101:064x}", "0x" + "dd" * 32, undone, now=NOW) == []
+    (state,) = b.observe_pool_events(CHAIN, 101, "0x" + f"{101:064x}", "0x" + "dd" * 32, undone, now=NOW)
+    assert state.evidence["previous_reserves"] == [10**12, 10**24] and state.value == 75
+    assert state.evidence["previous_from"] == "before the first swap"

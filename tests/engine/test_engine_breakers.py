@@ -258,3 +258,135 @@ async def test_a_dead_chain_trips_stale_while_the_other_goes_on(anvil_bin, tmp_p
         assert alert_receiver.titles() == [f"breaker stale-{DEST} TRIPPED (chain {DEST} halted)"]
     finally:
         net.stop()
+
+
+def _rpc_send(node, to: str, data: bytes, nonce: int) -> str:
+    # gas and nonce given: nothing is estimated against a state the pending block has moved past
+    return node.rpc("eth_sendTransaction", [{"from": DEPLOYER_ADDRESS, "to": to, "data": "0x" + data.hex(),
+                                             "gas": hex(400_000), "nonce": hex(nonce)}])
+
+
+def flash_crash(devnet, chain_id: int, symbol: str, amount: int) -> int:
+    """Dump `amount` of the token into its reference pool and buy it back in the SAME block: the block
+    closes near its opening price, only the pool's Swap/Sync logs show the crash."""
+    deployment, node = devnet.deployment(chain_id), devnet.node(chain_id)
+    token, pool, usdr = deployment.tokens[symbol], deployment.pools[symbol], deployment.tokens["USDR"]
+    mint(devnet, chain_id, symbol, DEPLOYER_ADDRESS, amount)
+    approve = calls.selector("approve(address,uint256)")
+    send(devnet, chain_id, token, approve + abi_encode(["address", "uint256"], [pool, amount]))
+    send(devnet, chain_id, usdr, approve + abi_encode(["address", "uint256"], [pool, 2**255]))
+    raw = node.rpc("eth_call", [{"to": pool, "data": "0x" + (calls.selector("getAmountOut(address,uint256)") + abi_encode(
+        ["address", "uint256"], [token, amount])).hex()}, "latest"])
+    bought = int(raw, 16)
+    swap = calls.selector("swapExactIn(address,uint256,uint256,address)")
+    nonce = int(node.rpc("eth_getTransactionCount", [DEPLOYER_ADDRESS, "latest"]), 16)
+    node.rpc("evm_setAutomine", [False])
+    try:
+        hashes = [_rpc_send(node, pool, swap + abi_encode(["address", "uint256", "uint256", "address"],
+                                                          [token, amount, 0, DEPLOYER_ADDRESS]), nonce),
+                  _rpc_send(node, pool, swap + abi_encode(["address", "uint256", "uint256", "address"],
+                                                          [usdr, bought, 0, DEPLOYER_ADDRESS]), nonce + 1)]
+        assert len(node.rpc("eth_getBlockByNumber", ["pending", False])["transactions"]) == 2
+        node.rpc("evm_mine", [])
+    finally:
+        node.rpc("evm_setAutomine", [True])
+    receipts = [node.rpc("eth_getTransactionReceipt", [h]) for h in hashes]
+    assert all(int(r["status"], 16) == 1 for r in receipts), receipts
+    assert receipts[0]["blockNumber"] == receipts[1]["blockNumber"]
+    return int(receipts[0]["blockNumber"], 16)
+
+
+async def test_a_flash_crash_seen_in_swap_logs_stops_in_flight_relays_until_reset(devnet, traffic, tmp_path,
+                                                                                   alert_receiver, monkeypatch):
+    monkeypatch.setenv("MMTUI_TEST_ALERT_TOKEN", ALERT_TOKEN)
+    rules = [{"name": "dai-flash", "kind": "price_drop", "scope": {"level": "token", "chain_id": DEST, "token": "DAI"},
+              "threshold": 20, "stop_in_flight": True},
+             {"name": "usdc-drop", "kind": "price_drop", "scope": {"level": "token", "chain_id": DEST,
+                                                                   "token": "USDC"}, "threshold": 20}]
+    config = breaker_config(devnet, tmp_path, rules, alert_receiver.url)
+    assert [r.stop_in_flight for r in config.breakers] == [True, False]
+    engine = make_engine(config)
+    async with running(engine):
+        await wait_for(lambda: all(engine.breakers.readings_stored[c] for c in (ORIGIN, DEST)), 20,
+                       "first readings", tick=lambda: mine(devnet))
+        # disarmed: a DAI order is committed, its relay waits (a dry run)
+        order = await place(traffic, "DAI")
+        await wait_for(lambda: status_of(engine, order.transaction_id) == OrderStatus.CommittedConfirmed, 30,
+                       "the DAI order committed and confirmed", tick=lambda: mine(devnet),
+                       describe=describe_order(engine, order.transaction_id))
+
+        crashed_in = await asyncio.to_thread(flash_crash, devnet, DEST, "DAI", 1_000_000 * 10**18)
+        await wait_for(lambda: tripped(engine, "dai-flash"), 10, "dai-flash to trip")
+        state = engine.breakers.board.state("dai-flash")
+        assert state.evidence["source"] == "swap_events" and state.evidence["block_number"] == crashed_in
+        assert state.value > 40 and f"within block #{crashed_in}" in state.text  # the pool may be DAI-heavy already
+        # the block's closing price alone would not have tripped: the buy-back restored it
+        (closing,) = [r for r in engine.breakers.board._history[DEST] if r.block_number == crashed_in]
+        pool = closing.pools[devnet.deployment(DEST).pools["DAI"].lower()]
+        before = state.evidence["previous_reserves"]
+        assert abs(pool.spot_price / (before[1] / before[0]) - 1) < 0.05
+        assert not tripped(engine, "usdc-drop")
+        assert engine.breakers.pool_log_queries[DEST] > 0 and engine.breakers.pool_log_queries[ORIGIN] == 0
+        dai = devnet.deployment(DEST).tokens["DAI"]
+        assert engine.breakers.stops_in_flight(DEST, dai).name == "dai-flash"
+        assert engine.breakers.stops_in_flight(DEST, devnet.deployment(DEST).tokens["USDC"]) is None
+
+        # armed now, the committed order is held: no relay while the stop is latched
+        assert (await engine.execute(Arm(actor="test"))).ok
+        stopped = "stopped by breaker dai-flash (stop_in_flight): DAI spot price -"
+        await wait_for(lambda: (describe_order(engine, order.transaction_id)()).startswith(
+            f"CommittedConfirmed: {stopped}"), 15, "the relay held", tick=lambda: mine(devnet),
+            describe=describe_order(engine, order.transaction_id))
+        for _ in range(4):
+            await asyncio.to_thread(mine, devnet)
+            await asyncio.sleep(0.5)
+        assert status_of(engine, order.transaction_id) == OrderStatus.CommittedConfirmed
+        assert relayed_by(devnet, order.transaction_id) is None
+        detail = await engine.order_detail(order.transaction_id)
+        assert any(g.name == "breaker" and not g.passed and g.text.startswith(stopped)
+                   for t in detail.transitions for g in t.reasons)
+
+        assert (await engine.execute(ResetBreaker(name="dai-flash", actor="test"))).ok
+        await wait_for(lambda: relayed_by(devnet, order.transaction_id) == RELAYER_ADDRESS, 30,
+                       "the DAI relay after the reset", tick=lambda: mine(devnet),
+                       describe=describe_order(engine, order.transaction_id))
+        await wait_for(lambda: len(alert_receiver.received) >= 2, 10, "trip and reset alerts")
+    assert alert_receiver.titles()[0].startswith("breaker dai-flash TRIPPED")
+    assert alert_receiver.titles()[1].startswith("breaker dai-flash reset")
+    # readings were batched (fewer transactions than readings) and the last ones flushed at stop
+    stored = sum(engine.breakers.readings_stored.values())
+    assert engine.breakers.flushes < stored
+    async with engine.db.read() as s:
+        rows = (await s.execute(select(func.count()).select_from(BreakerReading))).scalar_one()
+    assert rows == min(stored, 2 * 512)
+
+
+def test_breaker_and_alert_config_fields(devnet, tmp_path) -> None:
+    from engine.config import ConfigError, load_config_text
+
+    base = yaml.safe_load(write_engine_config(devnet, tmp_path).read_text())
+
+    def problems(breakers: list[dict], alerts: list[dict] | None = None) -> list[str]:
+        data = dict(base, breakers=breakers, alerts=alerts or [])
+        try:
+            load_config_text(yaml.safe_dump(data), base_dir=tmp_path)
+        except ConfigError as exc:
+            return [p for p in exc.problems if "breakers" in p or "alerts" in p]
+        return []
+
+    fails = {"name": "fails", "kind": "failure_rate", "threshold": "0.5"}
+    assert problems([dict(fails, min_attempts=5, stop_in_flight=True)]) == []
+    assert problems([dict(fails, stop_in_flight="yes")]) == ["breakers[0].stop_in_flight: must be true or false"]
+    assert problems([dict(fails, min_attempts=0)])[0].startswith("breakers[0].min_attempts: ")
+    assert problems([{"name": "gas", "kind": "gas_price_cap", "threshold": 50, "min_attempts": 3}]) == [
+        "breakers[0].min_attempts: only used by failure_rate rules, not gas_price_cap"]
+    slack = {"name": "ops", "kind": "slack"}
+    assert problems([], [dict(slack, url_env="SLACK_WEBHOOK_URL")]) == []
+    both = "alerts[0].url: set url or url_env (the environment variable holding the URL), one of them"
+    assert problems([], [slack]) == [both]
+    assert problems([], [dict(slack, url="https://hooks.example/x", url_env="SLACK_WEBHOOK_URL")]) == [both]
+    assert problems([], [dict(slack, url_env="not a name")])[0].startswith("alerts[0].url_env: must be the NAME")
+    data = dict(base, breakers=[dict(fails, min_attempts=5)], alerts=[dict(slack, url_env="SLACK_WEBHOOK_URL")])
+    config = load_config_text(yaml.safe_dump(data), base_dir=tmp_path)
+    assert (config.breakers[0].min_attempts, config.breakers[0].stop_in_flight) == (5, False)
+    assert (config.alerts[0].url, config.alerts[0].url_env) == ("", "SLACK_WEBHOOK_URL")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from engine.api import (
     ArmingCheck,
     BreakerView,
+    CapitalStageView,
     ChainView,
     Command,
     CommandResult,
@@ -15,6 +16,7 @@ from engine.api import (
     InventoryView,
     OrderDetail,
     OrderView,
+    QuoteView,
     RebalanceView,
     TransactionView,
     TransitionView,
@@ -107,6 +109,24 @@ REBALANCES = (
     RebalanceView(6, "USDC", 31339, 31337, 10_000 * 10**6, 6, "done", "31337 below target",
                   NOW - timedelta(hours=2)),
 )
+# One route of each kind: bounded by quote_pct, by max_relay_amount, a native token (18 decimals), and one
+# halted by the tripped breaker (quoted at zero).
+QUOTES = (
+    QuoteView(31337, "USDC", 31338, "USDC", 6, 6, 58_437_750_000, 58_408_531_125, 1_523_000,
+              "quote_pct 50% of committable 116875.5 USDC"),
+    QuoteView(31338, "USDC", 31339, "USDC", 6, 6, 0, 0, 0, "halted by breaker max-loss-24h: 1,250 USDC > 1,000 USDC"),
+    QuoteView(31339, "USDC", 31337, "USDC", 6, 6, 50_000 * 10**6, 49_975 * 10**6, 1_250_000,
+              "max_relay_amount 50000 USDC"),
+    QuoteView(31337, "ETH", 31339, "ETH", 18, 18, 9_890_000_000_000_000_000, 9_885_055_000_000_000_000,
+              1_200_000_000_000_000, "quote_pct 50% of committable 19.8 ETH minus min_gas_token 0.01 ETH"),
+)
+# Committed funds within their time, a dispute stage overstaying, a rebalance under way.
+CAPITAL = (
+    CapitalStageView("committed", 31338, USDC[31338].lower(), "USDC", 6, 2_366_900_300, 3, 252, 300, False),
+    CapitalStageView("proved, in dispute period", 31339, USDC[31339].lower(), "USDC", 6, 75 * 10**6, 1, 1500, 610,
+                     True),
+    CapitalStageView("rebalancing", 31338, USDC[31338].lower(), "USDC", 6, 50_000 * 10**6, 1, 60, 1800, False),
+)
 EVENTS = (
     EventView(NOW - timedelta(seconds=5), "warning", "chain 31339: gas balance below min_gas_token"),
     EventView(NOW - timedelta(seconds=20), "info", "operator: freeze -> withdrawals FROZEN"),
@@ -117,15 +137,16 @@ EVENTS = (
 
 class FakeEngineClient:
     def __init__(self, *, orders: tuple[OrderView, ...] | None = None, armed: bool = False, frozen: bool = True,
-                 rpc_down: int | None = None, breakers=BREAKERS, rebalances=REBALANCES,
-                 arming_ok: bool = True) -> None:
+                 rpc_down: int | None = None, breakers=BREAKERS, rebalances=REBALANCES, quotes=QUOTES,
+                 capital=CAPITAL, arming_ok: bool = True) -> None:
         self.state = EngineSnapshot(
             version=1, taken_at=NOW, config_name="devnet", relayer=RELAYER,
             database="sqlite /var/lib/mmtui/mmtui.db", armed=armed, frozen=frozen,
             started_at=NOW - timedelta(minutes=10), heartbeat_at=NOW - timedelta(milliseconds=400),
             chains=make_chains(rpc_down), inventory=make_inventory(),
             orders=make_orders() if orders is None else orders,
-            order_counts={}, events=EVENTS, breakers=breakers, rebalances=rebalances)
+            order_counts={}, events=EVENTS, breakers=breakers, rebalances=rebalances, quotes=quotes,
+            capital=capital)
         self.state = replace(self.state, order_counts=_counts(self.state.orders))
         self.executed: list[Command] = []
         self.fail: dict[str, str] = {}  # command name -> refusal message

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from fakeclient import FakeEngineClient, frozen_clock, make_orders
+from pilotkit import SIZE, console, press, settle
 from textual.widgets import DataTable
 
 from engine.api import ApproveRebalance, Arm, Disarm, Freeze, RejectRebalance, RelayOrder, ResetBreaker, Unfreeze
@@ -20,28 +19,6 @@ from screens.filter import FilterScreen
 from screens.help import HelpScreen
 from screens.order_detail import OrderDetailScreen
 from widgets.orders import OrdersTable
-
-SIZE = (160, 50)
-
-
-async def settle(pilot, seconds: float = 0.1) -> None:
-    await pilot.pause(seconds)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-@asynccontextmanager
-async def console(client: FakeEngineClient) -> AsyncIterator[tuple[MmtuiApp, object]]:
-    """The app over `client` at the test size, its first snapshot shown."""
-    app = MmtuiApp(client, clock=frozen_clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, 0.2)
-        yield app, pilot
-
-
-async def press(pilot, *keys: str) -> None:
-    await pilot.press(*keys)
-    await settle(pilot)
 
 
 def select_row(app: MmtuiApp, table_id: str, row: int) -> None:

@@ -33,7 +33,7 @@ def test_main_screen_filter_active(snap_compare):
 
 
 def test_main_screen_empty(snap_compare):
-    client = FakeEngineClient(orders=(), breakers=(), rebalances=())
+    client = FakeEngineClient(orders=(), breakers=(), rebalances=(), quotes=(), capital=())
     assert snap_compare(app_for(client), terminal_size=SIZE, run_before=settled)
 
 
@@ -59,3 +59,26 @@ def test_arming_checklist(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app_for(FakeEngineClient(arming_ok=False)), terminal_size=SIZE, run_before=arming)
+
+
+def side_view(presses: int):
+    """Settle, then press `v` to bring the quotes (1) or capital (2) view beside the inventory."""
+    async def run_before(pilot):
+        await settled(pilot)
+        for _ in range(presses):
+            await pilot.press("v")
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+def test_quotes_view_120x40(snap_compare):
+    assert snap_compare(app_for(FakeEngineClient()), terminal_size=(120, 40), run_before=side_view(1))
+
+
+def test_capital_view_120x40(snap_compare):
+    assert snap_compare(app_for(FakeEngineClient()), terminal_size=(120, 40), run_before=side_view(2))
+
+
+def test_quotes_view_200x50(snap_compare):
+    assert snap_compare(app_for(FakeEngineClient()), terminal_size=(200, 50), run_before=side_view(1))

@@ -1,0 +1,105 @@
+"""The commit-and-relay fast path (Seen -> CommittedPending -> CommittedConfirmed -> RelayStarted in one
+database write, the commitment held in memory until then), on a real 2-chain devnet: its trace, that two
+orders still never commit the same funds, and that a relay which would revert falls back to the
+step-by-step path with its own checks."""
+from __future__ import annotations
+
+import asyncio
+
+from eth_abi import encode as abi_encode
+from sqlalchemy import select
+
+from engine.api import Arm
+from engine.devnet.accounts import RELAYER, dev_account
+from engine.protocol import calls
+from engine.relayer.statuses import OrderStatus
+from engine.store import OrderTransition, OutboundTx
+from enginekit import engine_config, make_engine, mine, running, status_of, wait_for
+from test_engine_lifecycle import DEST, ORIGIN, path_of, place, reason_of, relayed_by, token_balance
+
+RELAYER_ADDRESS = dev_account(RELAYER).address
+USDC_FEE = 3 * 10**6  # the lifecycle tests' order sizing: dest = origin * 0.999 - 3 USDC
+
+
+async def test_an_armed_order_with_its_confirmations_commits_and_relays_in_one_write(devnet, traffic, tmp_path):
+    engine = make_engine(engine_config(devnet, tmp_path))
+    async with running(engine):
+        await engine.execute(Arm())
+        order = await place(traffic, "USDC")
+        await wait_for(lambda: relayed_by(devnet, order.transaction_id) == RELAYER_ADDRESS, 30, "the relay",
+                       tick=lambda: mine(devnet))
+        await wait_for(lambda: status_of(engine, order.transaction_id) is not None
+                       and status_of(engine, order.transaction_id) >= OrderStatus.RelayStarted, 20, "RelayStarted")
+        path = await path_of(engine, order.transaction_id)
+        assert path[:4] == [OrderStatus.Seen, OrderStatus.CommittedPending, OrderStatus.CommittedConfirmed,
+                            OrderStatus.RelayStarted]
+        async with engine.db.read() as s:
+            rows = (await s.scalars(select(OrderTransition).where(
+                OrderTransition.transaction_id == order.transaction_id).order_by(OrderTransition.id))).all()
+            relay = (await s.scalars(select(OutboundTx).where(
+                OutboundTx.transaction_id == order.transaction_id, OutboundTx.purpose == "relay"))).all()
+        committed = [r for r in rows if r.to_status in (int(OrderStatus.CommittedPending),
+                                                        int(OrderStatus.CommittedConfirmed),
+                                                        int(OrderStatus.RelayStarted))]
+        assert len(committed) == 3 and [r.id for r in committed] == list(range(committed[0].id, committed[0].id + 3))
+        assert len(relay) == 1 and committed[-1].tx_hash == relay[0].tx_hash
+        gates = [{g["gate"]: g for g in r.reasons} for r in committed]
+        assert gates[1]["origin_status"]["value"] == "REQUESTED" and gates[1]["confirmations"]["passed"]
+        assert "estimates without reverting" in gates[2]["dest_relay"]["text"]
+        assert gates[2]["submit"]["value"] == relay[0].tx_hash
+
+
+async def test_two_orders_in_one_block_that_only_one_can_be_funded_commit_once(devnet, traffic, tmp_path):
+    engine = make_engine(engine_config(devnet, tmp_path))
+    node = devnet.node(ORIGIN)
+    async with running(engine):
+        await engine.execute(Arm())
+        held = token_balance(devnet, DEST, "USDC", RELAYER_ADDRESS)
+        dest_amount = held * 2 // 3  # one fits, two do not
+        origin_amount = -(-(dest_amount + USDC_FEE) * 1000 // 999)
+        node.rpc("evm_setAutomine", [False])
+        try:
+            hashes = [await asyncio.to_thread(traffic.send_bridge, ORIGIN, DEST, "USDC", origin_amount, dest_amount,
+                                              3700) for _ in range(2)]
+            node.rpc("evm_mine", [])
+        finally:
+            node.rpc("evm_setAutomine", [True])
+        receipts = [traffic.w3[ORIGIN].eth.get_transaction_receipt(h) for h in hashes]
+        assert receipts[0]["blockNumber"] == receipts[1]["blockNumber"]
+        txids = ["0x" + r["logs"][-1]["topics"][1].hex().removeprefix("0x") for r in receipts]
+        await wait_for(lambda: {status_of(engine, t) for t in txids} >= {OrderStatus.NotEnoughInventory}
+                       and any(relayed_by(devnet, t) == RELAYER_ADDRESS for t in txids), 40,
+                       "one relayed, one NotEnoughInventory", tick=lambda: mine(devnet))
+        funded = [t for t in txids if relayed_by(devnet, t) == RELAYER_ADDRESS]
+        waiting = [t for t in txids if status_of(engine, t) == OrderStatus.NotEnoughInventory]
+        assert len(funded) == 1 and len(waiting) == 1
+        assert "< destAmount" in reason_of(engine, waiting[0])
+        detail = await engine.order_detail(waiting[0])
+        assert detail is not None and detail.transactions == ()  # never even tried: no reverted relay
+
+
+async def test_a_relay_that_would_revert_commits_step_by_step_and_is_refused_after_its_failures(
+        devnet, traffic, tmp_path):
+    engine = make_engine(engine_config(devnet, tmp_path))
+    async with running(engine):
+        await engine.execute(Arm())
+        await wait_for(lambda: all(c.head_number for c in engine.snapshot().chains), 20, "heads")
+        # The relayer revokes the bridge's USDC allowance behind the engine's back: every relay of USDC
+        # reverts in its gas estimate (the engine approves only at start).
+        usdc = devnet.deployment(DEST).tokens["USDC"]
+        data = calls.selector("approve(address,uint256)") + abi_encode(
+            ["address", "uint256"], [devnet.deployment(DEST).bridge, 0])
+        devnet.node(DEST).rpc("eth_sendTransaction", [{"from": RELAYER_ADDRESS, "to": usdc,
+                                                       "data": "0x" + data.hex()}])
+        before = token_balance(devnet, DEST, "USDC", RELAYER_ADDRESS)
+        order = await place(traffic, "USDC")
+        await wait_for(lambda: status_of(engine, order.transaction_id) == OrderStatus.WillNotProcess, 90,
+                       "refused after its failures", tick=lambda: mine(devnet))
+        path = await path_of(engine, order.transaction_id)
+        assert path[:3] == [OrderStatus.Seen, OrderStatus.CommittedPending, OrderStatus.CommittedConfirmed]
+        assert OrderStatus.RelayStarted not in path
+        assert "would revert" in reason_of(engine, order.transaction_id)
+        assert relayed_by(devnet, order.transaction_id) is None
+        assert token_balance(devnet, DEST, "USDC", RELAYER_ADDRESS) == before
+        usdc_view = next(i for i in engine.snapshot().inventory if i.chain_id == DEST and i.symbol == "USDC")
+        assert usdc_view.committed == 0
