@@ -1,8 +1,8 @@
 """mmtui configuration: one YAML file -> a validated, resolved, immutable view.
 
 The file keeps the canonical RFQ-relayer shape operators know (``database``, ``signer``, ``rebalance_interval``,
-``base_chain_config`` + ``chains``, ``quotable_tokens``) plus mmtui's own sections (``rfq_api``, ``quote_api``, ``limits``,
-``breakers``, ``alerts``).  See ``examples/config.example.yml`` for a commented sample.
+``base_chain_config`` + ``chains``, ``quotable_tokens``) plus mmtui's own sections (``rfq_api``, ``quote_api``,
+``limits``, ``breakers``, ``alerts``).  See ``examples/config.example.yml`` for a commented sample.
 
 Loading never raises anything but :class:`ConfigError`, whose ``str`` is one line per problem
 (``path.to.field: what is wrong``); every problem is reported at once.  Messages never echo a free-form value

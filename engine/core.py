@@ -247,7 +247,8 @@ class Engine:
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
             asyncio.create_task(self.breakers.run(self._stop), name="breakers"),
             asyncio.create_task(self.desk.run(self._stop), name="capital-desk"),
-            *([asyncio.create_task(self.quote_api.run(self._stop), name="quote-api")] if self.quote_api else []),
+            *([asyncio.create_task(self.quote_api.run(self._stop), name="quote-api")]
+              if self.quote_api is not None else []),
         ]
         self._tasks = loops
         waiter = asyncio.create_task(outer.wait()) if outer is not None else None

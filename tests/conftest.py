@@ -6,7 +6,10 @@ import secrets
 import shutil
 from pathlib import Path
 
+import asyncio
+
 import pytest
+from aiohttp import web
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -152,3 +155,37 @@ def traffic(devnet):
     from engine.devnet.traffic import TrafficGenerator, load_manifest
 
     return TrafficGenerator(load_manifest(devnet.settings.directory), seed=int(time.time() * 1000) % 2**31)
+
+
+# --------------------------------------------------------------------------- a loopback RFQ API
+
+class RfqApi:
+    """A loopback RFQ API: records every PUT /bulk_quotes; answers from a script of status codes."""
+
+    def __init__(self, statuses=()):
+        self.statuses = list(statuses)
+        self.requests: list[tuple[dict, dict]] = []
+        self.received = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append((dict(request.headers), body))
+        status = self.statuses.pop(0) if self.statuses else 200
+        if status == 200:
+            self.received.set()
+        return web.json_response({}, status=status)
+
+
+@pytest.fixture
+async def rfq_api():
+    api = RfqApi()
+    app = web.Application()
+    app.router.add_put("/bulk_quotes", api.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    api.url = f"http://127.0.0.1:{port}"
+    yield api
+    await runner.cleanup()

@@ -147,7 +147,10 @@ class LiveChain:
         batch = [(self.multicall, encode_get_eth_balance(self.address))]
         batch += [(token, calls.encode_balance_of(self.address)) for token in erc20s]
         raw = await self.rpc.call(self.multicall, encode_aggregate3(batch, allow_failure=True), "latest")
-        results = decode_aggregate3_results(raw)
+        try:
+            results = decode_aggregate3_results(raw)
+        except MulticallFailed as exc:  # most likely no Multicall3 at multicall_address
+            raise MulticallFailed(f"chain {self.chain_id}: multicall_address {self.multicall}: {exc}") from None
         if len(results) != len(batch):
             raise MulticallFailed(f"chain {self.chain_id}: multicall answered {len(results)} of {len(batch)} calls")
         values: dict[str, int] = {}

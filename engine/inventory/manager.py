@@ -118,7 +118,7 @@ class CapitalDesk:
 
     async def run(self, stop: asyncio.Event) -> None:
         if self.pusher is not None:
-            await self.pusher.start()
+            self.pusher.start()
         try:
             while not stop.is_set():
                 self.refresh_quotes()

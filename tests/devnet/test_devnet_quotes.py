@@ -113,7 +113,8 @@ async def test_a_route_quoted_at_zero_gives_way_and_no_endpoint_means_the_old_pr
                 assert (o, s) != (origin, "USDC") and quote.max_origin_amount > 0
                 assert dest_amount == quote.user_dest_amount(amount) and 0 < amount <= quote.max_origin_amount
             # a small order the fixed fee would eat is sized up to what the quote covers
-            o, d, s, amount, dest_amount, quote = await asyncio.to_thread(traffic._quoted_price, dest, origin, "USDC", 1)
+            o, d, s, amount, dest_amount, quote = await asyncio.to_thread(
+                traffic._quoted_price, dest, origin, "USDC", 1)
             assert (o, d, s) == (dest, origin, "USDC") and amount > 1 and dest_amount > 0
             assert dest_amount == quote.user_dest_amount(amount)
             # nothing quoted anywhere: the generator's own price

@@ -6,7 +6,6 @@ import logging
 import socket
 
 import pytest
-from aiohttp import web
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from invkit import GWEI, RFQ, USDC, USDC_UNIT, chain, make_config
@@ -19,38 +18,6 @@ from engine.inventory.rfq_push import QuotePusher, api_quote, authorization_head
 RELAYER = Account.from_key("0x" + "5a" * 32)
 API_KEY = "rfq-api-token-do-not-log-7f3c"
 URL_PASSWORD = "url-password-do-not-log-91ab"
-
-
-class RfqApi:
-    """A loopback RFQ API: records every PUT /bulk_quotes; answers from a script of status codes."""
-
-    def __init__(self, statuses=()):
-        self.statuses = list(statuses)
-        self.requests: list[tuple[dict, dict]] = []
-        self.received = asyncio.Event()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append((dict(request.headers), body))
-        status = self.statuses.pop(0) if self.statuses else 200
-        if status == 200:
-            self.received.set()
-        return web.json_response({}, status=status)
-
-
-@pytest.fixture
-async def rfq_api():
-    api = RfqApi()
-    app = web.Application()
-    app.router.add_put("/bulk_quotes", api.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    api.url = f"http://127.0.0.1:{port}"
-    yield api
-    await runner.cleanup()
 
 
 def quotes(dest_balance=1_000 * USDC_UNIT):
