@@ -383,7 +383,12 @@ def test_example_config_loads() -> None:
     assert cfg.name == "devnet" and set(cfg.chains) == {31337, 31338}
     assert cfg.chain(31337).confirmations == 1 and cfg.chain(31338).confirmations == 0
     assert cfg.chain(31338).max_gas_price_wei == 50 * 10**9
-    assert len(cfg.routes) == 4 and len(cfg.breakers) == 5 and len(cfg.alerts) == 2
+    assert len(cfg.routes) == 4 and len(cfg.breakers) == 5 and len(cfg.alerts) == 3
+    rules = {rule.name: rule for rule in cfg.breakers}
+    assert rules["usdc-supply"].stop_in_flight and rules["usdc-route-failures"].min_attempts == 5
+    slack = next(a for a in cfg.alerts if a.kind == "slack")
+    assert (slack.url_env, slack.url) == ("MMTUI_SLACK_WEBHOOK_URL", "")
+    assert cfg.quote_api is not None and cfg.quote_api.listen == "127.0.0.1:8791"
     assert cfg.token(31337, "USDC").reference_pool == "0x0165878A594ca255338adfa4d48449f69242Eb8F"
 
 

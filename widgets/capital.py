@@ -45,19 +45,8 @@ class CapitalPane(Vertical):
     """
 
     def compose(self):
-        yield KeyedTable(COLUMNS, id="capital-table")
+        yield KeyedTable(COLUMNS, id="capital-table", cursor_when_focused=True)
         yield Static("no capital in flight", id="capital-empty", classes="empty")
-
-    # The cursor only while the operator is in the table: an unfocused DataTable still paints its cursor row in
-    # the plain foreground, and the row there is the first one, the alert (a route not quoting, a late stage).
-    def on_mount(self) -> None:
-        self.query_one(KeyedTable).show_cursor = False
-
-    def on_descendant_focus(self) -> None:
-        self.query_one(KeyedTable).show_cursor = True
-
-    def on_descendant_blur(self) -> None:
-        self.query_one(KeyedTable).show_cursor = False
 
     def show(self, snap: EngineSnapshot, colors: dict[str, str]) -> None:
         # Overstayed rows first (as tripped breakers are); otherwise the engine's order, which follows the stages.

@@ -10,14 +10,27 @@ from textual.widgets import DataTable
 
 class KeyedTable(DataTable):
     def __init__(self, columns: Sequence[tuple[str, str]], *, id: str | None = None,
-                 classes: str | None = None) -> None:
+                 classes: str | None = None, cursor_when_focused: bool = False) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._columns = columns
         self._rows: dict[str, tuple[Text, ...]] = {}
+        # An unfocused DataTable still paints its cursor row in the plain foreground: where the first row is
+        # the alert (a route not quoting, a late stage) the cursor would hide its colour.
+        self._cursor_when_focused = cursor_when_focused
 
     def on_mount(self) -> None:
         for key, label in self._columns:
             self.add_column(label, key=key)
+        if self._cursor_when_focused:
+            self.show_cursor = False
+
+    def on_focus(self) -> None:
+        if self._cursor_when_focused:
+            self.show_cursor = True
+
+    def on_blur(self) -> None:
+        if self._cursor_when_focused:
+            self.show_cursor = False
 
     def selected_key(self) -> str | None:
         if not self.row_count:

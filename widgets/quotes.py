@@ -49,21 +49,10 @@ class QuotesPane(Vertical):
         self._reasons_shown: Text | None = None
 
     def compose(self):
-        yield KeyedTable(COLUMNS, id="quotes-table")
+        yield KeyedTable(COLUMNS, id="quotes-table", cursor_when_focused=True)
         yield Static("no quotes yet: the engine quotes every route once a second", id="quotes-empty",
                      classes="empty")
         yield Static(id="quotes-not-quoting")
-
-    # The cursor only while the operator is in the table: an unfocused DataTable still paints its cursor row in
-    # the plain foreground, and the row there is the first one, the alert (a route not quoting, a late stage).
-    def on_mount(self) -> None:
-        self.query_one(KeyedTable).show_cursor = False
-
-    def on_descendant_focus(self) -> None:
-        self.query_one(KeyedTable).show_cursor = True
-
-    def on_descendant_blur(self) -> None:
-        self.query_one(KeyedTable).show_cursor = False
 
     def show(self, snap: EngineSnapshot, colors: dict[str, str]) -> None:
         # Routes not quoting first (what the operator must look at), then by route.

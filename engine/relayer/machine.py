@@ -500,9 +500,11 @@ class Relayer:
     def _origin_confirmations(self, order: BridgeOrder, events: list[OrderEvent]) -> int:
         origin = self.chains[order.origin_chain_id]
         requested = [e for e in events if e.name == BRIDGE_REQUESTED.name and e.chain_id == order.origin_chain_id]
-        if not requested or origin.head is None:
+        # The watcher's head is the newest: it delivers a block's logs before the engine's head moves to it.
+        head = max(origin.head.number if origin.head is not None else 0, origin.watcher.head or 0)
+        if not requested or head == 0:
             return 0
-        return confirmations(origin.head.number, requested[-1].block_number)
+        return confirmations(head, requested[-1].block_number)
 
     async def _commit_and_relay(self, order: BridgeOrder, events: list[OrderEvent], request: BridgeRequest,
                                 status: OrderStatus, seen_reasons: list[Gate], manual: bool,
@@ -622,8 +624,7 @@ class Relayer:
         request = decode_request(order.request)
         origin, dest = self.chains[order.origin_chain_id], self.chains[order.dest_chain_id]
         requested = [e for e in events if e.name == BRIDGE_REQUESTED.name and e.chain_id == order.origin_chain_id]
-        head = origin.head.number if origin.head is not None else 0
-        observed = confirmations(head, requested[-1].block_number)  # _step checked the log is stored
+        observed = self._origin_confirmations(order, events)  # _step checked the log is stored
         origin_status = await self._origin_status(order)
         decision = evaluate_committed_pending(
             request, origin_status=origin_status, observed_confirmations=observed,

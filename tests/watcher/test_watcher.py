@@ -240,7 +240,12 @@ async def test_run_loop_delivers_and_stops(devnet, sqlite_db, make_rpc):
                 break
             await asyncio.sleep(0.025)
         assert order.transaction_id in sink.requested()
-        assert all(w.healthy and w.last_error is None for w in ws.values())
+        for _ in range(80):  # every loop healthy once its round is over (a round may be mid-delivery now)
+            if all(w.healthy and w.last_error is None for w in ws.values()):
+                break
+            await asyncio.sleep(0.025)
+        assert all(w.healthy and w.last_error is None for w in ws.values()), {
+            cid: (w.healthy, w.last_error, w.cursor, w.head) for cid, w in ws.items()}
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 5)
