@@ -45,6 +45,7 @@ class LiveChain:
         self.token_balances: dict[str, int] = {}  # lowercase token address -> our balance
         # bumped when a balance is known to be stale, so a read already in flight does not store it back
         self._balance_generation: dict[str, int] = {}
+        self._rereads: set[asyncio.Task] = set()  # balance reads started by forget_balance
         self.last_refresh_error: str | None = None
         self.pending_transactions = 0
         self._dispute_period: int | None = None
@@ -97,12 +98,25 @@ class LiveChain:
     def cached_balance(self, token: str) -> int | None:
         return self.token_balances.get(token.lower())
 
-    def forget_balance(self, token: str) -> None:
+    def forget_balance(self, token: str, *, reread: bool = False) -> None:
         """Our funds of `token` just left (a relay mined): the cached balance, and any read in flight,
-        may predate that and must not be used."""
+        may predate that and must not be used. `reread`: the outflow is mined, so read it again now rather
+        than on the next head (on a quiet chain that may be long, and meanwhile the routes through this
+        token are not quoted); never for funds only about to leave."""
         key = token.lower()
         self._balance_generation[key] = self._balance_generation.get(key, 0) + 1
         self.token_balances.pop(key, None)
+        if not reread:
+            return
+        task = asyncio.get_running_loop().create_task(self._reread_balance(token))
+        self._rereads.add(task)
+        task.add_done_callback(self._rereads.discard)
+
+    async def _reread_balance(self, token: str) -> None:
+        try:
+            await self.balance_of(token)
+        except (RpcError, OSError, asyncio.TimeoutError) as exc:  # the next head's refresh reads it again
+            log.debug("chain %s: re-read of %s balance failed: %s", self.chain_id, token, exc)
 
     async def refresh(self) -> None:
         """Gas balance, fees and every configured token balance, concurrently: with a `multicall_address`

@@ -744,7 +744,7 @@ class Relayer:
             async with self._commit_lock(dest.chain_id, request.dest_token):
                 result = await self._save(order.transaction_id, OrderStatus.RelayCompleted, [gate], **clock,
                                           expect=status, tx_hash=outcome.tx_hash, relay_tx_hash=outcome.tx_hash)
-                dest.forget_balance(request.dest_token)
+                dest.forget_balance(request.dest_token, reread=True)  # the relay is mined: its outflow is in
             return result
         # reverted or dropped: who relayed it, if anyone?
         relayed_by = await self._relayed_by(order)

@@ -170,3 +170,17 @@ async def test_a_wrong_multicall_address_is_a_refresh_error_not_a_crash(devnet, 
                                        "not a multicall answer (InsufficientDataBytes)")
     assert live.token_balances == {} and live.fees is not None
     assert GET_ETH_BALANCE == calls.selector("getEthBalance(address)")
+
+
+async def test_a_mined_outflow_rereads_the_balance_at_once_and_funds_about_to_leave_do_not(devnet, live):
+    usdc, dai = (live.config.tokens[s].address.lower() for s in ("USDC", "DAI"))
+    await live.refresh()
+    live.token_balances[usdc] = live.token_balances[dai] = 1  # stale values the forget must not keep
+    live.forget_balance(usdc, reread=True)  # a relay of USDC mined: read again without waiting for a head
+    live.forget_balance(dai)  # a burn only sent: nothing is read until the next refresh
+    for _ in range(200):
+        if usdc in live.token_balances:
+            break
+        await asyncio.sleep(0.01)
+    assert live.token_balances[usdc] == on_chain(devnet, live.chain_id, live.config.tokens["USDC"].address)
+    assert dai not in live.token_balances
