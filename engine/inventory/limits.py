@@ -115,6 +115,13 @@ class NotionalWindow:
         else:  # a late arrival: keep the deque sorted by time
             self._entries = deque(sorted((*self._entries, entry)))
 
+    def remove(self, time: int, notional: Fraction | Decimal | int) -> None:
+        """Take back an entry added for a commitment that was not made after all (if still held)."""
+        try:
+            self._entries.remove((time, Fraction(notional)))
+        except ValueError:
+            pass  # already out of the window
+
     def total(self, now: int) -> Fraction:
         start = now - self.window_seconds
         while self._entries and self._entries[0][0] <= start:

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -489,13 +490,16 @@ class Relayer:
                 if result.changed and result.status == OrderStatus.CommittedPending:
                     self._count_notional(request, dest_token)
                 return result
+            # held in memory, funds and notional alike, so the next decision under this lock counts them
             self._reservations.setdefault((dest.chain_id, request.dest_token.lower()), {})[
                 order.transaction_id] = request.dest_amount
-        return await self._commit_and_relay(order, events, request, status, reasons, manual, dest_token)
+            notional = self._count_notional(request, dest_token)
+        return await self._commit_and_relay(order, events, request, status, reasons, manual, notional)
 
-    def _count_notional(self, request: BridgeRequest, dest_token) -> None:
-        self.notional_window.add(self._clock(request.dest_chain_id)["chain_time"],
-                                 order_notional_usd(request.dest_amount, dest_token))
+    def _count_notional(self, request: BridgeRequest, dest_token) -> tuple[int, Fraction]:
+        entry = (self._clock(request.dest_chain_id)["chain_time"], order_notional_usd(request.dest_amount, dest_token))
+        self.notional_window.add(*entry)
+        return entry
 
     def _origin_confirmations(self, order: BridgeOrder, events: list[OrderEvent]) -> int:
         origin = self.chains[order.origin_chain_id]
@@ -508,7 +512,7 @@ class Relayer:
 
     async def _commit_and_relay(self, order: BridgeOrder, events: list[OrderEvent], request: BridgeRequest,
                                 status: OrderStatus, seen_reasons: list[Gate], manual: bool,
-                                dest_token) -> StepResult:
+                                notional: tuple[int, Fraction]) -> StepResult:
         """Seen -> CommittedPending -> CommittedConfirmed -> RelayStarted in ONE database write, taken when
         the origin log already has its confirmations and the relay may be sent. Until that write commits
         the commitment is held in memory (`_reservations`, counted by _committed_dest), so no other order
@@ -523,6 +527,7 @@ class Relayer:
         key = (dest.chain_id, request.dest_token.lower())
         clock = self._clock(dest.chain_id)
         pending: list[Gate] = []
+        committed = False
 
         async def origin_still_requested() -> None:
             origin_status = await self._origin_status(order)
@@ -554,20 +559,21 @@ class Relayer:
             await dest.submitter.submit(dest.bridge, calls.encode_relay(order.request), value, purpose="relay",
                                         transaction_id=txid, on_persist=hook,
                                         precheck=asyncio.ensure_future(origin_still_requested()))
+            committed = True
         except _Conflict:
             return StepResult(status, True, "moved meanwhile")
         except (_Detour, ExecutionReverted, SubmitError, RpcError) as exc:
             log.debug("order %s: commit-and-relay detour (%s): committing step by step", _short(txid), exc)
             result = await self._save(txid, OrderStatus.CommittedPending, seen_reasons, **clock, expect=status)
-            if result.changed and result.status == OrderStatus.CommittedPending:
-                self._count_notional(request, dest_token)
+            committed = result.changed and result.status == OrderStatus.CommittedPending
             return result
         finally:
             reserved = self._reservations.get(key, {})
             reserved.pop(txid, None)
             if not reserved:
                 self._reservations.pop(key, None)
-        self._count_notional(request, dest_token)
+            if not committed:
+                self.notional_window.remove(*notional)
         self._stay_keys.pop(txid, None)
         if not captured:
             return StepResult(OrderStatus.RelayStarted, True, "relay sent")

@@ -119,3 +119,17 @@ def test_format_usd_never_rounds_up():
     assert format_usd(Fraction(24_999_999_999_999, 10**9)) == "24999.999999 USD"
     assert format_usd(Fraction(1, 3)) == "0.333333 USD"
     assert format_usd(25_000) == "25000 USD"
+
+
+def test_a_window_entry_taken_back_no_longer_counts_and_a_pruned_one_is_ignored():
+    window = NotionalWindow(3600)
+    window.add(1_000, Fraction(500))
+    window.add(1_010, Fraction(300))
+    window.remove(1_010, Fraction(300))  # a commitment held in memory that was not made after all
+    assert window.total(1_020) == 500
+    window.remove(1_010, Fraction(300))  # twice: nothing more goes
+    window.remove(1_000, 500)
+    assert window.total(1_020) == 0
+    window.add(1_000, 200)
+    assert window.total(5_000) == 0  # pruned
+    window.remove(1_000, 200)  # no error once pruned
