@@ -473,8 +473,9 @@ class Engine:
         self._overstays = current
 
     def _committed_amounts(self) -> Counter[tuple[int, str]]:
-        """destAmount held by committed orders per (chain, lowercase token)."""
-        committed: Counter[tuple[int, str]] = Counter()
+        """destAmount held by committed orders per (chain, lowercase token), with the relayer's
+        commitments held in memory until their write."""
+        committed: Counter[tuple[int, str]] = Counter(self.relayer.reserved_amounts())
         for v in self._orders.values():
             if v.status in COMMITTED_STATUSES:
                 committed[(v.dest_chain_id, v.dest_token.lower())] += v.dest_amount

@@ -163,6 +163,11 @@ class Relayer:
         self._queued[transaction_id] = priority
         self._queue.put_nowait((priority, next(self._sequence), transaction_id))
 
+    def reserved_amounts(self) -> dict[tuple[int, str], int]:
+        """destAmount of commitments decided but not yet written, per (chain, lowercase token): every
+        other reader of "committed" (quotes, rebalance approval, the inventory view) counts them too."""
+        return {key: sum(held.values()) for key, held in self._reservations.items()}
+
     @property
     def queue_length(self) -> int:
         return len(self._queued)
@@ -402,8 +407,8 @@ class Relayer:
             amounts = (await s.scalars(select(BridgeOrder.dest_amount).where(
                 BridgeOrder.dest_chain_id == chain_id, BridgeOrder.dest_token == token.lower(),
                 BridgeOrder.status.in_([int(x) for x in COMMITTED_STATUSES])))).all()
-        reserved = self._reservations.get((chain_id, token.lower()), {})
-        return sum(amounts) + sum(reserved.values())  # in Python: SUM over uint256 text is not exact on SQLite
+        reserved = self.reserved_amounts().get((chain_id, token.lower()), 0)
+        return sum(amounts) + reserved  # in Python: SUM over uint256 text is not exact on SQLite
 
     # ------------------------------------------------------------------ Seen / NotEnoughInventory
 
