@@ -472,14 +472,17 @@ def _engine_caller() -> str:
 
 
 class _Instrument:
-    """--instrument: wraps (per instance, engine code untouched) Relayer.advance and Database.write/read
+    """--instrument: wraps (per instance, engine code untouched) Relayer.advance and Database.write/read/
+    run_write/run_read (for run_*: "held" is the function's time on the database thread, commit excluded)
     to count and time them, and samples the relayer queue length and the event loop's lag."""
 
     def __init__(self, engine) -> None:
         from contextlib import asynccontextmanager
 
         self.advance = {"calls": 0, "seconds": 0.0, "results": {}}
-        self.db = {"write": [0, 0.0, 0.0], "read": [0, 0.0, 0.0]}  # count, wait s, held s
+        # count, wait s, held s (+ for run_*: back s, from the function's end to the caller resuming)
+        self.db = {"write": [0, 0.0, 0.0], "read": [0, 0.0, 0.0],
+                   "run_write": [0, 0.0, 0.0, 0.0], "run_read": [0, 0.0, 0.0, 0.0]}
         self.queue: list[int] = []
         self.lag: list[float] = []
         self.rpc: dict[str, int] = {}
@@ -528,6 +531,39 @@ class _Instrument:
                 return timed
 
             setattr(db, name, wrap())
+        for name in ("run_write", "run_read"):
+            original = getattr(db, name)
+            stats = self.db[name]
+
+            def wrap_run(original=original, stats=stats, name=name):
+                async def timed(fn, **kwargs):
+                    t = time.perf_counter()
+                    site = _engine_caller() if name == "run_write" else None
+                    marks: list[float] = []
+
+                    def measured(session):  # runs on the database thread
+                        marks.append(time.perf_counter())
+                        try:
+                            return fn(session)
+                        finally:
+                            marks.append(time.perf_counter())
+
+                    try:
+                        return await original(measured, **kwargs)
+                    finally:
+                        if len(marks) == 2:
+                            stats[0] += 1
+                            stats[1] += marks[0] - t
+                            stats[2] += marks[1] - marks[0]
+                            stats[3] += time.perf_counter() - marks[1]
+                            if site is not None:
+                                by_site = self.writers.setdefault(site, [0, 0.0])
+                                by_site[0] += 1
+                                by_site[1] += marks[1] - marks[0]
+
+                return timed
+
+            setattr(db, name, wrap_run())
 
     def wrap_rpcs(self, engine) -> None:
         """Count JSON-RPC requests by chain and method (ChainRpc._once is every HTTP round trip)."""
@@ -990,9 +1026,12 @@ def _phase_lines(p: PhaseResult) -> list[str]:
                      f"{adv['seconds'] * 1000 / max(1, adv['calls']):.1f} ms; relayer queue mean "
                      f"{i['queue_mean']:.0f} max {i['queue_max']}; event-loop lag p50 "
                      f"{i['loop_lag_p50_ms']:.1f} ms p99 {i['loop_lag_p99_ms']:.1f} ms")
-        for name, (count, wait, held) in i["db"].items():
+        for name, (count, wait, held, *back) in i["db"].items():
+            if not count:
+                continue
             lines.append(f"    instrument: db.{name}() {count} ({count / n:.1f}/order), mean wait "
-                         f"{wait * 1000 / max(1, count):.2f} ms, mean held {held * 1000 / max(1, count):.2f} ms")
+                         f"{wait * 1000 / max(1, count):.2f} ms, mean held {held * 1000 / max(1, count):.2f} ms"
+                         + (f", mean back to the caller {back[0] * 1000 / count:.2f} ms" if back else ""))
         writers = sorted(i.get("writers", {}).items(), key=lambda kv: -kv[1][0])
         lines.append("    instrument: writes by site (per order, mean held ms): " + ", ".join(
             f"{site} {count / n:.1f} ({held * 1000 / max(1, count):.1f})" for site, (count, held) in writers))

@@ -16,13 +16,13 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from engine.api import (
     ApproveRebalance,
@@ -288,8 +288,8 @@ class Engine:
 
     # ------------------------------------------------------------------ chain events
 
-    async def _on_stored(self, session, logs: list[WatchedLog]) -> None:
-        await store_requests(session, logs)
+    def _on_stored(self, session: Session, logs: list[WatchedLog]) -> None:
+        store_requests(session, logs)
 
     def _on_logs(self, chain_id: int, logs: list[WatchedLog]) -> None:
         for w in logs:

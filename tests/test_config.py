@@ -82,7 +82,7 @@ GOOD: dict[str, Any] = {
     "limits": {"max_order_notional_usd": 1000, "disabled_routes": ["31337-ETH>31338-ETH"]},
     "breakers": [
         {"name": "gas", "kind": "gas_price_cap", "scope": {"level": "chain", "chain_id": 31337}, "threshold": 200},
-        {"name": "fails", "kind": "failure_rate", "scope": {"level": "route", "route": [f"31337-USDC", f"31338-{USDC}"]}, "threshold": "0.5"},
+        {"name": "fails", "kind": "failure_rate", "scope": {"level": "route", "route": ["31337-USDC", f"31338-{USDC}"]}, "threshold": "0.5"},
     ],
     "alerts": [{"name": "sms", "kind": "sms", "url": "https://sms.example/send", "secret_env": "SMS_TOKEN", "to": "+15551234567"}],
 }
@@ -248,7 +248,7 @@ BAD_CONFIGS = [
     (
         "duplicate-token-address",
         setp("chains", "31337", "tokens", "USDC2", {"address": USDC.lower(), "decimals": 6, "price_usd": 1}),
-        [f"chains.31337.tokens.USDC2.address: same address as token USDC on chain 31337"],
+        ["chains.31337.tokens.USDC2.address: same address as token USDC on chain 31337"],
     ),
     (
         "quotable-unknown-chain",

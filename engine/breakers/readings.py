@@ -16,6 +16,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from engine.breakers.rules import NATIVE, ChainReading, PoolReading
 from engine.chain.rpc import BlockHeader, ChainRpc, RawLog
@@ -160,18 +161,21 @@ async def store_readings(db: Database, readings: Iterable[ChainReading], *,
         kept.append(reading)
     if not per_chain:
         return 0
-    pruned = 0
-    async with db.write() as session:
+
+    def store(session: Session) -> int:
+        pruned = 0
         for chain_id, batch in per_chain.items():
-            await session.execute(delete(BreakerReading).where(BreakerReading.chain_id == chain_id,
-                                                               BreakerReading.block_number >= batch[0].block_number))
+            session.execute(delete(BreakerReading).where(BreakerReading.chain_id == chain_id,
+                                                         BreakerReading.block_number >= batch[0].block_number))
             session.add_all([BreakerReading(**_row(reading)) for reading in batch[-window_blocks:]])
-            await session.flush()
-            result = await session.execute(
+            session.flush()
+            result = session.execute(
                 delete(BreakerReading).where(BreakerReading.chain_id == chain_id,
                                              BreakerReading.block_number <= batch[-1].block_number - window_blocks))
             pruned += result.rowcount
-    return pruned
+        return pruned
+
+    return await db.run_write(store)
 
 
 async def load_readings(db: Database, chain_id: int, *, last: int | None = None) -> list[ChainReading]:

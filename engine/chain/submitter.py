@@ -32,6 +32,7 @@ The private key stays in the eth_account LocalAccount: it is never logged, store
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -40,6 +41,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -47,8 +49,7 @@ from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import Session, defer
 
 from engine.chain.fees import FeePolicy, Fees
 from engine.chain.rpc import (
@@ -75,7 +76,8 @@ SELF_TRANSFER_GAS = 21_000
 
 LIVE_STATES = ("signed", "broadcast")
 FEES_MAX_AGE_SECONDS = 1.0
-OnPersist = Callable[[AsyncSession, OutboundTx], Awaitable[None]]
+# runs inside the write that stores the signed attempt, on the database's writer thread (Database.run_write)
+OnPersist = Callable[[Session, OutboundTx], None]
 # Rejections that may pass later (fees, pool, a nonce gap being filled, an earlier attempt in the pool).
 _RETRYABLE_REJECTIONS = (FeeTooLow, PoolFull, NonceTooHigh, ReplacementUnderpriced)
 
@@ -106,6 +108,10 @@ class FeesAboveCeiling(SubmitError):
         super().__init__(
             f"chain {chain_id}: the next base fee ({_gwei(fees.base_fee)} gwei) is above the fee ceiling "
             f"({_gwei(ceiling)} gwei): not sending now; nothing was allocated")
+
+
+class _StaleBalance(SubmitError):
+    """Our transactions settled while the gas balance was being read: read it again."""
 
 
 class TxStatus(str, Enum):
@@ -301,7 +307,7 @@ class TransactionSubmitter:
         broadcast outcome is unknown (tick re-broadcasts). Raises SubmitError subclasses, or the RPC's
         ExecutionReverted when gas estimation reverts, before anything is allocated.
 
-        `on_persist(session, row)` runs inside the transaction that stores the signed attempt: what it
+        `on_persist(session, row)` (a plain function) runs inside the transaction that stores the signed attempt: what it
         writes (e.g. the order's move to RelayStarted) commits together with the attempt, and if it
         raises, nothing is stored, no nonce is used and nothing is broadcast. `precheck`: the caller's own
         read, awaited alongside the reads a send needs; if it raises, nothing is allocated."""
@@ -328,6 +334,8 @@ class TransactionSubmitter:
     ) -> OutboundTx:
         if purpose not in TX_PURPOSES:
             raise ValueError(f"unknown purpose {purpose!r}; expected one of {', '.join(TX_PURPOSES)}")
+        if on_persist is not None and inspect.iscoroutinefunction(on_persist):
+            raise TypeError("on_persist runs inside the write on the database thread: a plain function, not async")
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT256_MAX:
             raise ValueError(f"value must be a uint256 int, got {value!r}")
         if isinstance(data, str):
@@ -361,41 +369,64 @@ class TransactionSubmitter:
     async def _persist_new(self, *, to: str, data: bytes, value: int, gas_limit: int, fees: Fees, purpose: str,
                            transaction_id: str | None, on_persist: OnPersist | None = None,
                            balance: int | None = None, settlements: int = -1) -> OutboundTx:
-        async with self.db.write() as s:
-            nonce_row = await self._lock_nonce_row(s)
-            highest = await s.scalar(select(func.max(OutboundTx.nonce)).where(*self._mine()))
-            nonce = max(nonce_row.next_nonce, -1 if highest is None else highest + 1)
-            cost = value + gas_limit * fees.max_fee_per_gas
-            reserved = await self._reserved(s)
-            if balance is None or settlements != self._settlements:
-                # a transaction of ours left `reserved` since the balance was read: its spend may be missing
+        pending: int | None = None
+        for _ in range(3):
+            if not self._nonce_synced:
+                pending = await self.rpc.get_transaction_count(self.address, "pending")
+            if balance is None:
+                settlements = self._settlements
                 balance = await self.rpc.get_balance(self.address, "latest")
-            if cost > balance - reserved:
-                raise InsufficientGasBalance(self.chain_id, self.address, cost, balance, reserved)
-            row = self._sign(nonce, 0, to=to, data=data, value=value, gas_limit=gas_limit, fees=fees,
-                             purpose=purpose, transaction_id=transaction_id)
-            s.add(row)
-            nonce_row.next_nonce = nonce + 1
-            await s.flush()
-            if on_persist is not None:
-                await on_persist(s, row)
-        self._nonce_synced = True  # only once the reconciled value is committed
+            try:
+                row = await self.db.run_write(partial(
+                    self._store_new, to=to, data=data, value=value, gas_limit=gas_limit, fees=fees, purpose=purpose,
+                    transaction_id=transaction_id, on_persist=on_persist, balance=balance, settlements=settlements,
+                    pending=pending))
+            except _StaleBalance:
+                balance = None
+                continue
+            self._nonce_synced = True  # only once the reconciled value is committed
+            return row
+        raise _StaleBalance("our transactions kept settling while the gas balance was read")
+
+    def _store_new(self, s: Session, *, to: str, data: bytes, value: int, gas_limit: int, fees: Fees, purpose: str,
+                   transaction_id: str | None, on_persist: OnPersist | None, balance: int, settlements: int,
+                   pending: int | None) -> OutboundTx:
+        nonce_row = self._lock_nonce_row(s, pending)
+        highest = s.scalar(select(func.max(OutboundTx.nonce)).where(*self._mine()))
+        nonce = max(nonce_row.next_nonce, -1 if highest is None else highest + 1)
+        cost = value + gas_limit * fees.max_fee_per_gas
+        reserved = self._reserved(s)
+        if settlements != self._settlements:
+            # a transaction of ours left `reserved` since the balance was read: its spend may be missing
+            raise _StaleBalance()
+        if cost > balance - reserved:
+            raise InsufficientGasBalance(self.chain_id, self.address, cost, balance, reserved)
+        row = self._sign(nonce, 0, to=to, data=data, value=value, gas_limit=gas_limit, fees=fees,
+                         purpose=purpose, transaction_id=transaction_id)
+        s.add(row)
+        nonce_row.next_nonce = nonce + 1
+        s.flush()
+        if on_persist is not None:
+            on_persist(s, row)
         return row
 
     def _mine(self) -> tuple[Any, ...]:
         return (OutboundTx.chain_id == self.chain_id, OutboundTx.signer == self.signer)
 
-    async def _lock_nonce_row(self, s: AsyncSession) -> SignerNonce:
+    def _lock_nonce_row(self, s: Session, pending: int | None) -> SignerNonce:
         """The signer_nonce row, locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already is).
-        Created from the chain's pending count on first use; moved up to it until a sync is committed."""
+        Created from the chain's pending count on first use; moved up to it until a sync is committed.
+        `pending`: the chain's pending count, read by the caller before the transaction whenever the
+        nonce is not synced yet."""
         key = (self.chain_id, self.signer)
-        row = await s.get(SignerNonce, key, with_for_update=True)
+        row = s.get(SignerNonce, key, with_for_update=True)
         if row is None or not self._nonce_synced:
-            pending = await self.rpc.get_transaction_count(self.address, "pending")
+            if pending is None:
+                raise RuntimeError("the chain's pending nonce was not read before an unsynced allocation")
             if row is None:
-                await insert_ignore(s, SignerNonce, [{"chain_id": self.chain_id, "signer": self.signer,
-                                                      "next_nonce": pending}])
-                row = await s.get(SignerNonce, key, with_for_update=True, populate_existing=True)
+                insert_ignore(s, SignerNonce, [{"chain_id": self.chain_id, "signer": self.signer,
+                                                "next_nonce": pending}])
+                row = s.get(SignerNonce, key, with_for_update=True, populate_existing=True)
                 assert row is not None
             if pending > row.next_nonce:
                 log.warning("chain %s: %s: chain pending nonce %d is ahead of stored next nonce %d "
@@ -404,12 +435,12 @@ class TransactionSubmitter:
                 row.next_nonce = pending
         return row
 
-    async def _reserved(self, s: AsyncSession, *, exclude_nonce: int | None = None) -> int:
+    def _reserved(self, s: Session, *, exclude_nonce: int | None = None) -> int:
         """What our unmined nonces may still spend: per nonce the costliest live attempt."""
         # the four columns only: loading whole rows (raw bytes and calldata) costs more than the sum
-        rows = (await s.execute(select(OutboundTx.nonce, OutboundTx.value, OutboundTx.gas_limit,
-                                       OutboundTx.max_fee_per_gas)
-                                .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES)))).all()
+        rows = s.execute(select(OutboundTx.nonce, OutboundTx.value, OutboundTx.gas_limit,
+                                OutboundTx.max_fee_per_gas)
+                         .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))).all()
         per_nonce: dict[int, int] = {}
         for nonce, value, gas_limit, max_fee in rows:
             if nonce != exclude_nonce:
@@ -440,8 +471,7 @@ class TransactionSubmitter:
         committed by this submitter (no need to read it back)."""
         row = stored
         if row is None:
-            async with self.db.read() as s:
-                row = await s.get(OutboundTx, row_id)
+            row = await self.db.run_read(lambda s: s.get(OutboundTx, row_id))
         if row is None or row.state not in LIVE_STATES:
             return
         try:
@@ -481,18 +511,17 @@ class TransactionSubmitter:
             # lost in a crash the stored bytes are only sent again, which the node answers "already known".
             self._broadcast_marks[row_id] = _now()
         else:
-            async with self.db.write() as s:
-                await self._write_broadcast_marks(s, {row_id: _now()})
+            await self.db.run_write(partial(self._write_broadcast_marks, marks={row_id: _now()}))
         log.info("chain %s: nonce %d attempt %d broadcast %s", self.chain_id, row.nonce, row.attempt, row.tx_hash)
 
     async def _set_error(self, row_id: int, error: str) -> None:
-        async with self.db.write() as s:
-            await s.execute(update(OutboundTx).where(OutboundTx.id == row_id).values(error=error[:1000]))
+        statement = update(OutboundTx).where(OutboundTx.id == row_id).values(error=error[:1000])
+        await self.db.run_write(lambda s: s.execute(statement))
 
     async def _mark(self, row_id: int, state: str, error: str | None = None) -> None:
-        async with self.db.write() as s:
-            await s.execute(update(OutboundTx).where(OutboundTx.id == row_id, OutboundTx.state.in_(LIVE_STATES))
-                            .values(state=state, error=error[:1000] if error else None))
+        statement = (update(OutboundTx).where(OutboundTx.id == row_id, OutboundTx.state.in_(LIVE_STATES))
+                     .values(state=state, error=error[:1000] if error else None))
+        await self.db.run_write(lambda s: s.execute(statement))
 
     async def _nonce_taken(self, row: OutboundTx, exc: TxRejected, report: TickReport | None) -> None:
         """The chain is past this nonce: one of our attempts mined (settle it) or someone else's did."""
@@ -507,16 +536,20 @@ class TransactionSubmitter:
             # (a re-broadcast refused now, e.g. the balance moved) may still be in its pool: keep watching it.
             await self._set_error(row.id, str(exc))
             return
-        filler: OutboundTx | None = None
-        async with self.db.write() as s:
-            rows = await self._nonce_rows(s, row.nonce)
+        fees = await self.fees.suggest()
+
+        def fail(s: Session) -> OutboundTx | None:
+            rows = self._nonce_rows(s, row.nonce)
             current = next((r for r in rows if r.id == row.id), None)
             if current is None or current.state not in LIVE_STATES:
-                return
+                return None
             current.state, current.error = "failed", str(exc)[:1000]
             if not any(r.state in LIVE_STATES + ("mined",) for r in rows if r.id != row.id) and not any(
                     r.state == "failed" and r.receipt_status is not None for r in rows):
-                filler = await self._make_filler(s, row.nonce, rows)
+                return self._make_filler(s, row.nonce, rows, fees)
+            return None
+
+        filler = await self.db.run_write(fail)
         if filler is not None:
             log.warning("chain %s: nonce %d filled with a self-transfer %s", self.chain_id, row.nonce,
                         filler.tx_hash)
@@ -524,8 +557,7 @@ class TransactionSubmitter:
                 report.filled.append(OutboundTxView.of(filler))
             await self._broadcast(filler.id, report)
 
-    async def _make_filler(self, s: AsyncSession, nonce: int, rows: Sequence[OutboundTx]) -> OutboundTx:
-        fees = await self.fees.suggest()
+    def _make_filler(self, s: Session, nonce: int, rows: Sequence[OutboundTx], fees: Fees) -> OutboundTx:
         previous = [r for r in rows if r.state in LIVE_STATES]
         if previous:  # something of ours may still sit in a pool at this nonce: outbid it
             top = max(previous, key=lambda r: r.max_fee_per_gas)
@@ -534,13 +566,13 @@ class TransactionSubmitter:
                             value=0, gas_limit=SELF_TRANSFER_GAS, fees=fees, purpose="self_transfer",
                             transaction_id=rows[0].transaction_id if rows else None)
         s.add(filler)
-        await s.flush()
+        s.flush()
         return filler
 
-    async def _nonce_rows(self, s: AsyncSession, nonce: int) -> list[OutboundTx]:
-        return list((await s.scalars(
+    def _nonce_rows(self, s: Session, nonce: int) -> list[OutboundTx]:
+        return list(s.scalars(
             select(OutboundTx).where(*self._mine(), OutboundTx.nonce == nonce).order_by(OutboundTx.attempt)
-            .with_for_update())).all())
+            .with_for_update()).all())
 
     # ---------------------------------------------------------------- tick
 
@@ -553,11 +585,10 @@ class TransactionSubmitter:
 
     async def _live_rows(self) -> list[OutboundTx]:
         """Without their signed bytes and calldata (read each tick; a send reads its row again by id)."""
-        async with self.db.read() as s:
-            return list((await s.scalars(
-                select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
-                .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))
-                .order_by(OutboundTx.nonce, OutboundTx.attempt))).all())
+        query = (select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
+                 .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))
+                 .order_by(OutboundTx.nonce, OutboundTx.attempt))
+        return await self.db.run_read(lambda s: list(s.scalars(query).all()))
 
     async def _tick(self, report: TickReport, *, rebroadcast_all: bool) -> None:
         live = await self._live_rows()
@@ -581,10 +612,10 @@ class TransactionSubmitter:
                 await self._bump(nonce, report)
 
     async def _newest_live(self, nonce: int) -> OutboundTx | None:
-        async with self.db.read() as s:
-            return await s.scalar(select(OutboundTx).where(
-                *self._mine(), OutboundTx.nonce == nonce, OutboundTx.state.in_(LIVE_STATES))
-                .order_by(OutboundTx.attempt.desc()).limit(1))
+        query = (select(OutboundTx).where(*self._mine(), OutboundTx.nonce == nonce,
+                                          OutboundTx.state.in_(LIVE_STATES))
+                 .order_by(OutboundTx.attempt.desc()).limit(1))
+        return await self.db.run_read(lambda s: s.scalar(query))
 
     def _due_for_bump(self, newest: OutboundTx) -> bool:
         """The newest live attempt (as read by this tick) is older than bump_after_seconds: in the pool
@@ -613,9 +644,9 @@ class TransactionSubmitter:
             wanted = set(nonces)
             rows = [r for r in live if r.nonce in wanted]
         else:
-            async with self.db.read() as s:
-                rows = (await s.scalars(select(OutboundTx).where(
-                    *self._mine(), OutboundTx.nonce.in_(nonces), OutboundTx.state.in_(LIVE_STATES)))).all()
+            query = select(OutboundTx).where(*self._mine(), OutboundTx.nonce.in_(nonces),
+                                             OutboundTx.state.in_(LIVE_STATES))
+            rows = await self.db.run_read(lambda s: s.scalars(query).all())
         receipts = await asyncio.gather(*(self.rpc.get_transaction_receipt(r.tx_hash) for r in rows),
                                         return_exceptions=True)
         found: dict[int, tuple[OutboundTx, Any]] = {}
@@ -646,10 +677,13 @@ class TransactionSubmitter:
             return []
         views: list[OutboundTxView] = []
         marks, self._broadcast_marks = self._broadcast_marks, {}
+
+        def settle(s: Session) -> list[OutboundTxView]:
+            self._write_broadcast_marks(s, marks)
+            return self._write_settlements(s, found)
+
         try:
-            async with self.db.write() as s:
-                await self._write_broadcast_marks(s, marks)
-                views = await self._write_settlements(s, found)
+            views = await self.db.run_write(settle)
         except BaseException:
             self._broadcast_marks = {**marks, **self._broadcast_marks}
             raise
@@ -661,17 +695,18 @@ class TransactionSubmitter:
         return views
 
     @staticmethod
-    async def _write_broadcast_marks(s: AsyncSession, marks: dict[int, datetime]) -> None:
+    def _write_broadcast_marks(s: Session, marks: dict[int, datetime]) -> None:
         for row_id, at in marks.items():
-            await s.execute(update(OutboundTx).where(OutboundTx.id == row_id, OutboundTx.state == "signed")
-                            .values(state="broadcast", broadcast_at=at, error=None))
+            s.execute(update(OutboundTx).where(OutboundTx.id == row_id, OutboundTx.state == "signed")
+                      .values(state="broadcast", broadcast_at=at, error=None))
 
-    async def _write_settlements(self, s: AsyncSession, found: dict[int, tuple[OutboundTx, Any]]
-                                 ) -> list[OutboundTxView]:
+    def _write_settlements(self, s: Session, found: dict[int, tuple[OutboundTx, Any]]) -> list[OutboundTxView]:
+        """The settlement counter moves inside the write (on the writer thread): a gas balance check
+        that runs after this commit sees it moved (see _store_new)."""
         views: list[OutboundTxView] = []
         if found:
-            rows = (await s.scalars(select(OutboundTx).where(
-                *self._mine(), OutboundTx.nonce.in_(list(found))))).all()
+            rows = s.scalars(select(OutboundTx).where(
+                *self._mine(), OutboundTx.nonce.in_(list(found)))).all()
             by_nonce: dict[int, list[OutboundTx]] = defaultdict(list)
             for r in rows:
                 by_nonce[r.nonce].append(r)
@@ -695,29 +730,35 @@ class TransactionSubmitter:
         return views
 
     async def _drop_nonce(self, nonce: int) -> None:
-        async with self.db.write() as s:
+        def drop(s: Session) -> None:
             self._settlements += 1
-            for r in await self._nonce_rows(s, nonce):
+            for r in self._nonce_rows(s, nonce):
                 if r.state in LIVE_STATES:
                     r.state = "dropped"
                     r.error = "nonce used on chain by a transaction that is not ours"
+
+        await self.db.run_write(drop)
         log.warning("chain %s: %s nonce %d was used by another transaction; our attempts are dropped",
                     self.chain_id, self.address, nonce)
         self._nonce_synced = False  # the chain moved on without us: re-read its pending count
-        async with self.db.write() as s:  # never hand the nonce out again
-            row = await self._lock_nonce_row(s)
+        pending = await self.rpc.get_transaction_count(self.address, "pending")
+
+        def skip(s: Session) -> None:  # never hand the nonce out again
+            row = self._lock_nonce_row(s, pending)
             row.next_nonce = max(row.next_nonce, nonce + 1)
+
+        await self.db.run_write(skip)
         self._nonce_synced = True
 
     async def _bump(self, nonce: int, report: TickReport) -> None:
         current = await self.fees.suggest()
         balance = await self.rpc.get_balance(self.address, "latest")
-        new: OutboundTx | None = None
-        async with self.db.write() as s:
-            rows = await self._nonce_rows(s, nonce)
+
+        def bump(s: Session) -> tuple[OutboundTxView | None, Fees | None]:
+            rows = self._nonce_rows(s, nonce)
             live = [r for r in rows if r.state in LIVE_STATES]
             if not live or any(r.state == "mined" or r.receipt_status is not None for r in rows):
-                return
+                return None, None
             template = max(live, key=lambda r: r.attempt)
             top = max((r for r in rows if r.state in LIVE_STATES + ("dropped",)), key=lambda r: r.max_fee_per_gas)
             fees = self.fees.bump(Fees(top.max_fee_per_gas, max(r.max_priority_fee_per_gas for r in rows)), current)
@@ -725,7 +766,7 @@ class TransactionSubmitter:
                 why = f"fee ceiling {_gwei(self.fees.ceiling_wei)} gwei reached (at {_fees(top)})"
             else:
                 cost = template.value + template.gas_limit * fees.max_fee_per_gas
-                available = balance - await self._reserved(s, exclude_nonce=nonce)
+                available = balance - self._reserved(s, exclude_nonce=nonce)
                 why = "" if cost <= available else (
                     f"gas balance too low to bump: needs {_eth(cost)} ETH, {_eth(available)} ETH available")
             if why:
@@ -733,14 +774,18 @@ class TransactionSubmitter:
                 self._stuck_warned.add(nonce)
                 log.log(level, "chain %s: nonce %d is stuck and cannot be bumped: %s", self.chain_id, nonce, why)
                 report.stuck.append((nonce, why))
-                return
+                return None, None
             self._stuck_warned.discard(nonce)
             new = self._sign(nonce, max(r.attempt for r in rows) + 1, to=template.to_address, data=template.data,
                              value=template.value, gas_limit=template.gas_limit, fees=fees,
                              purpose=template.purpose, transaction_id=template.transaction_id)
             s.add(new)
-            await s.flush()
-            view = OutboundTxView.of(new)
+            s.flush()
+            return OutboundTxView.of(new), fees
+
+        view, fees = await self.db.run_write(bump)
+        if view is None:
+            return
         log.info("chain %s: nonce %d bumped to attempt %d (%s) %s", self.chain_id, nonce, view.attempt, fees,
                  view.tx_hash)
         report.bumped.append(view)
@@ -754,17 +799,22 @@ class TransactionSubmitter:
         async with self._tick_lock:
             report = TickReport()
             pending = await self.rpc.get_transaction_count(self.address, "pending")
-            fillers: list[OutboundTx] = []
-            async with self.db.write() as s:
-                self._nonce_synced = False
-                row = await self._lock_nonce_row(s)
-                highest = await s.scalar(select(func.max(OutboundTx.nonce)).where(*self._mine()))
+            fees = await self.fees.suggest()
+            self._nonce_synced = False
+
+            def reconcile(s: Session) -> list[OutboundTx]:
+                fillers: list[OutboundTx] = []
+                row = self._lock_nonce_row(s, pending)
+                highest = s.scalar(select(func.max(OutboundTx.nonce)).where(*self._mine()))
                 if highest is not None and highest + 1 > row.next_nonce:
                     row.next_nonce = highest + 1
                 for nonce in range(pending, row.next_nonce):
-                    rows = await self._nonce_rows(s, nonce)
+                    rows = self._nonce_rows(s, nonce)
                     if not any(r.state in LIVE_STATES + ("mined",) or r.receipt_status is not None for r in rows):
-                        fillers.append(await self._make_filler(s, nonce, rows))
+                        fillers.append(self._make_filler(s, nonce, rows, fees))
+                return fillers
+
+            fillers = await self.db.run_write(reconcile)
             self._nonce_synced = True
             for filler in fillers:
                 log.warning("chain %s: nonce gap at %d filled with a self-transfer", self.chain_id, filler.nonce)
@@ -776,8 +826,8 @@ class TransactionSubmitter:
 
     async def status(self, ref: OutboundTxRef) -> TxOutcome:
         """The outcome of a submitted transaction (all attempts at its nonce), as stored (tick updates it)."""
-        async with self.db.read() as s:
-            rows = await self._attempts_at(s, ref.chain_id, ref.signer, ref.nonce)
+        rows = await self.db.run_read(partial(self._attempts_at, chain_id=ref.chain_id, signer=ref.signer,
+                                              nonce=ref.nonce))
         if not rows:
             raise KeyError(f"no stored transaction for {ref}")
         return self._outcome(ref, rows)
@@ -785,22 +835,28 @@ class TransactionSubmitter:
     async def latest_outcome(self, transaction_id: str, purpose: str) -> TxOutcome | None:
         """The outcome of our latest `purpose` transaction for an order on this chain (None: none stored),
         read in one snapshot."""
-        async with self.db.read() as s:
-            row = await s.scalar(select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
-                                 .where(OutboundTx.transaction_id == transaction_id.lower(),
-                                        OutboundTx.purpose == purpose, OutboundTx.chain_id == self.chain_id)
-                                 .order_by(OutboundTx.id.desc()).limit(1))
+        query = (select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
+                 .where(OutboundTx.transaction_id == transaction_id.lower(),
+                        OutboundTx.purpose == purpose, OutboundTx.chain_id == self.chain_id)
+                 .order_by(OutboundTx.id.desc()).limit(1))
+
+        def read(s: Session) -> tuple[OutboundTx | None, list[OutboundTx]]:
+            row = s.scalar(query)
             if row is None:
-                return None
-            rows = await self._attempts_at(s, row.chain_id, row.signer, row.nonce)
+                return None, []
+            return row, self._attempts_at(s, chain_id=row.chain_id, signer=row.signer, nonce=row.nonce)
+
+        row, rows = await self.db.run_read(read)
+        if row is None:
+            return None
         return self._outcome(_ref(row), rows)
 
     @staticmethod
-    async def _attempts_at(s: AsyncSession, chain_id: int, signer: str, nonce: int) -> list[OutboundTx]:
-        return list((await s.scalars(select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
-                                     .where(OutboundTx.chain_id == chain_id, OutboundTx.signer == signer,
-                                            OutboundTx.nonce == nonce)
-                                     .order_by(OutboundTx.attempt))).all())
+    def _attempts_at(s: Session, *, chain_id: int, signer: str, nonce: int) -> list[OutboundTx]:
+        return list(s.scalars(select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
+                              .where(OutboundTx.chain_id == chain_id, OutboundTx.signer == signer,
+                                     OutboundTx.nonce == nonce)
+                              .order_by(OutboundTx.attempt)).all())
 
     @staticmethod
     def _outcome(ref: OutboundTxRef, rows: list[OutboundTx]) -> TxOutcome:

@@ -30,8 +30,9 @@ Design
      ordered, so ``on_logs`` MUST be idempotent (dedupe by transaction id / (tx hash, log index)).
      A process crash between the commit and the callback loses that delivery (the logs are in
      ``chain_log``; ``redeliver_stored()`` re-reads them): state that must not be lost is written by
-     ``on_stored(session, logs)`` instead, which runs INSIDE the storing transaction, so the logs and
-     what was derived from them commit together or not at all.
+     ``on_stored(session, logs)`` instead, which runs INSIDE the storing transaction (a plain function
+     of a synchronous session, on the database's writer thread: ``Database.run_write``), so the logs
+     and what was derived from them commit together or not at all.
 * Only the bridge's own events (topic0 in ``BRIDGE_EVENTS``) are requested. A bridge log whose data
   does not decode, or a BridgeRequested whose request bytes do not decode (or whose transactionId is
   not keccak(request)), goes to ``dead_letter`` with the error and the raw log, in the same
@@ -52,6 +53,7 @@ from typing import Any
 
 from eth_utils import keccak
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from engine.chain.heads import RecentBlocks, ReorgTooDeep, find_common_ancestor
 from engine.chain.rpc import BlockHeader, ChainRpc, LogQueryTooLarge, RawLog, RpcError
@@ -86,7 +88,7 @@ class WatchedLog:
 OnLogs = Callable[[int, list[WatchedLog]], Awaitable[None] | None]
 OnReorg = Callable[[int, int, list[int]], Awaitable[None] | None]
 # Called INSIDE the write transaction that stores new logs: what it writes commits (or not) with them.
-OnStored = Callable[[Any, list[WatchedLog]], Awaitable[None]]
+OnStored = Callable[[Session, list[WatchedLog]], None]
 OnHead = Callable[[BlockHeader], Awaitable[None] | None]
 
 
@@ -246,9 +248,12 @@ class ChainWatcher:
             if header is None:
                 raise RpcError(self.chain_id, "eth_getBlockByNumber", f"start block #{number} not found",
                                self.rpc.endpoint)
-            async with self.db.write() as s:
-                await self._store_headers(s, [header])
+
+            def store_start(s: Session) -> None:
+                self._store_headers(s, [header])
                 s.add(ChainCursor(chain_id=self.chain_id, block_number=header.number, block_hash=_hex(header.hash)))
+
+            await self.db.run_write(store_start)
             self._cursor = Cursor(header.number, header.hash)
             self._recent.reset([header])
             log.info("chain %s: starting at #%d", self.chain_id, self.start_block)
@@ -338,30 +343,41 @@ class ChainWatcher:
         raws.sort(key=lambda r: (r.block_number, r.log_index))
         window_headers = [headers[n] for n in range(low, end + 1)]
 
-        fresh: list[WatchedLog] = []
-        async with self.db.write() as s:
-            inserted_keys = await self._insert_logs(s, raws)
+        decoded: dict[tuple[bytes, int], WatchedLog | Exception] = {}
+        for r in raws:  # before the transaction: the write lock is held for writes only
+            try:
+                decoded[(r.tx_hash, r.log_index)] = _decode(self.chain_id, r, headers[r.block_number].timestamp)
+            except (EventDecodeError, RequestDecodeError) as exc:
+                decoded[(r.tx_hash, r.log_index)] = exc
+
+        def store(s: Session) -> tuple[list[WatchedLog], int]:
+            inserted_keys = self._insert_logs(s, raws)
+            fresh: list[WatchedLog] = []
             dead = 0
             for r in raws:
                 if (r.tx_hash, r.log_index) not in inserted_keys:
                     continue  # already stored: handled (or dead-lettered) before
-                try:
-                    fresh.append(_decode(self.chain_id, r, headers[r.block_number].timestamp))
-                except (EventDecodeError, RequestDecodeError) as exc:
+                outcome = decoded[(r.tx_hash, r.log_index)]
+                if isinstance(outcome, Exception):
                     dead += 1
                     s.add(DeadLetter(
                         chain_id=self.chain_id, block_number=r.block_number, tx_hash=_hex(r.tx_hash),
                         log_index=r.log_index, topic0=_hex(r.topics[0]) if r.topics else None,
-                        error=f"{type(exc).__name__}: {exc}", payload=_log_payload(r),
+                        error=f"{type(outcome).__name__}: {outcome}", payload=_log_payload(r),
                     ))
                     log.warning("chain %s: log %s#%d in #%d dead-lettered: %s", self.chain_id,
-                                _hex(r.tx_hash)[:12], r.log_index, r.block_number, exc)
+                                _hex(r.tx_hash)[:12], r.log_index, r.block_number, outcome)
+                else:
+                    fresh.append(outcome)
             if fresh and self.on_stored is not None:
-                await self.on_stored(s, fresh)
-            await self._store_headers(s, window_headers)
-            await s.execute(delete(RecentBlock).where(RecentBlock.chain_id == self.chain_id,
-                                                      RecentBlock.number <= end - self.window))
-            await self._set_cursor(s, pinned)
+                self.on_stored(s, fresh)
+            self._store_headers(s, window_headers)
+            s.execute(delete(RecentBlock).where(RecentBlock.chain_id == self.chain_id,
+                                                RecentBlock.number <= end - self.window))
+            self._set_cursor(s, pinned)
+            return fresh, dead
+
+        fresh, dead = await self.db.run_write(store)
         self.dead_letters += dead
         if low > start:
             self._recent.reset(window_headers)
@@ -373,37 +389,37 @@ class ChainWatcher:
             self._pending.extend(fresh)
             await self._deliver_pending()
 
-    async def _insert_logs(self, s: Any, raws: Sequence[RawLog]) -> set[tuple[bytes, int]]:
+    def _insert_logs(self, s: Session, raws: Sequence[RawLog]) -> set[tuple[bytes, int]]:
         """insert_ignore the logs; return the (tx hash, log index) keys actually inserted."""
         if not raws:
             return set()
         tx_hexes = sorted({_hex(r.tx_hash) for r in raws})
-        before = set((await s.execute(
+        before = set(s.execute(
             select(ChainLog.tx_hash, ChainLog.log_index).where(
                 ChainLog.chain_id == self.chain_id, ChainLog.tx_hash.in_(tx_hexes))
-        )).all())
+        ).all())
         rows = [dict(chain_id=self.chain_id, block_number=r.block_number, block_hash=_hex(r.block_hash),
                      tx_hash=_hex(r.tx_hash), log_index=r.log_index, address=r.address.lower(),
                      topic0=_hex(r.topics[0]) if r.topics else None, topics=[_hex(t) for t in r.topics],
                      data=r.data, removed=r.removed,
                      transaction_id=_hex(r.topics[1]) if len(r.topics) > 1 else None)
                 for r in raws]
-        await insert_ignore(s, ChainLog, rows)
+        insert_ignore(s, ChainLog, rows)
         # write transactions hold the lock (BEGIN IMMEDIATE / row locks): "before" is exact
         return {(r.tx_hash, r.log_index) for r in raws if (_hex(r.tx_hash), r.log_index) not in before}
 
-    async def _store_headers(self, s: Any, headers: Sequence[BlockHeader]) -> None:
+    def _store_headers(self, s: Session, headers: Sequence[BlockHeader]) -> None:
         if not headers:
             return
         numbers = [h.number for h in headers]
-        await s.execute(delete(RecentBlock).where(RecentBlock.chain_id == self.chain_id,
-                                                  RecentBlock.number.in_(numbers)))
-        await insert_ignore(s, RecentBlock, [
+        s.execute(delete(RecentBlock).where(RecentBlock.chain_id == self.chain_id,
+                                            RecentBlock.number.in_(numbers)))
+        insert_ignore(s, RecentBlock, [
             dict(chain_id=self.chain_id, number=h.number, hash=_hex(h.hash), parent_hash=_hex(h.parent_hash),
                  timestamp=h.timestamp) for h in headers])
 
-    async def _set_cursor(self, s: Any, header: BlockHeader | Cursor) -> None:
-        row = await s.get(ChainCursor, self.chain_id)
+    def _set_cursor(self, s: Session, header: BlockHeader | Cursor) -> None:
+        row = s.get(ChainCursor, self.chain_id)
         if row is None:
             s.add(ChainCursor(chain_id=self.chain_id, block_number=header.number, block_hash=_hex(header.hash)))
         else:
@@ -426,12 +442,15 @@ class ChainWatcher:
         self._pending = [w for w in self._pending if w.block_number <= ancestor.number]
         if self.on_reorg is not None:
             await _maybe_await(self.on_reorg(self.chain_id, ancestor.number, removed))
-        async with self.db.write() as s:
-            await s.execute(delete(ChainLog).where(ChainLog.chain_id == self.chain_id,
-                                                   ChainLog.block_number > ancestor.number))
-            await s.execute(delete(RecentBlock).where(RecentBlock.chain_id == self.chain_id,
-                                                      RecentBlock.number > ancestor.number))
-            await self._set_cursor(s, Cursor(ancestor.number, ancestor.hash))
+
+        def roll_back(s: Session) -> None:
+            s.execute(delete(ChainLog).where(ChainLog.chain_id == self.chain_id,
+                                             ChainLog.block_number > ancestor.number))
+            s.execute(delete(RecentBlock).where(RecentBlock.chain_id == self.chain_id,
+                                                RecentBlock.number > ancestor.number))
+            self._set_cursor(s, Cursor(ancestor.number, ancestor.hash))
+
+        await self.db.run_write(roll_back)
         self._recent.rewind(ancestor.number)
         self._cursor = Cursor(ancestor.number, ancestor.hash)
         self.reorgs += 1

@@ -21,6 +21,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from engine.api import QuoteView, RebalanceView
 from engine.chain.live import LiveChain
@@ -282,8 +283,8 @@ class CapitalDesk:
             else "receive_tx"
 
         async def send(chain_id: int, to: str, data: bytes, *, purpose: str) -> str:
-            async def on_persist(session, tx_row: OutboundTx) -> None:
-                row = await session.get(Rebalance, rebalance_id, with_for_update=True)
+            def on_persist(session: Session, tx_row: OutboundTx) -> None:
+                row = session.get(Rebalance, rebalance_id, with_for_update=True)
                 row.progress = progress_to_json(replace(current, **{field: tx_row.tx_hash}))
 
             ref = await self.chains[chain_id].submitter.submit(to, data, purpose=purpose, on_persist=on_persist)

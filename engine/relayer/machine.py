@@ -24,10 +24,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from fractions import Fraction
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from engine.chain.live import LiveChain
 from engine.chain.rpc import ExecutionReverted, RpcError
@@ -231,11 +232,9 @@ class Relayer:
         lock = self._order_locks.setdefault(transaction_id, asyncio.Lock())
         try:
             async with lock:
-                async with self.db.read() as session:
-                    order = await session.get(BridgeOrder, transaction_id)
-                    if order is None:
-                        raise KeyError(f"no order {transaction_id}")
-                    events = await order_events(session, transaction_id)
+                order, events = await self.db.run_read(partial(_order_and_events, transaction_id=transaction_id))
+                if order is None:
+                    raise KeyError(f"no order {transaction_id}")
                 result = StepResult(OrderStatus(order.status), False, order.last_reason or "")
                 for _ in range(MAX_STEPS_PER_WAKE):
                     step = await self._step(order, events, manual_relay)
@@ -252,8 +251,7 @@ class Relayer:
                 self._order_locks.pop(transaction_id, None)
 
     async def _load(self, transaction_id: str) -> BridgeOrder | None:
-        async with self.db.read() as s:
-            return await s.get(BridgeOrder, transaction_id)
+        return await self.db.run_read(lambda s: s.get(BridgeOrder, transaction_id))
 
     async def _step(self, order: BridgeOrder, events: list[OrderEvent], manual_relay: bool) -> StepResult:
         txid = order.transaction_id
@@ -295,8 +293,9 @@ class Relayer:
         staying = to_status == expect and not rollback and failures is None and not fields
         if staying and self._stay_keys.get(txid) == stay_key:
             return StepResult(expect, False, text)
-        async with self.db.write() as s:
-            order = await s.get(BridgeOrder, txid, with_for_update=True)
+
+        def write(s: Session) -> StepResult | BridgeOrder:
+            order = s.get(BridgeOrder, txid, with_for_update=True)
             if order is None or order.status != int(expect):
                 current = OrderStatus(order.status) if order is not None else expect
                 return StepResult(current, order is not None and order.status != int(expect), "moved meanwhile")
@@ -310,8 +309,12 @@ class Relayer:
                 order.failures = 0
             for key, value in fields.items():
                 setattr(order, key, value)
-            await s.flush()
-            snapshot = _detached(order)
+            s.flush()
+            return _detached(order)
+
+        snapshot = await self.db.run_write(write)
+        if isinstance(snapshot, StepResult):
+            return snapshot
         if staying:
             self._stay_keys[txid] = stay_key
         else:
@@ -338,11 +341,11 @@ class Relayer:
         `origin_log_of`: the order's BridgeRequested must still be stored on that chain (not reorged away)."""
         captured: list[BridgeOrder] = []
 
-        async def hook(session: AsyncSession, row: OutboundTx) -> None:
-            order = await session.get(BridgeOrder, txid, with_for_update=True)
+        def hook(session: Session, row: OutboundTx) -> None:
+            order = session.get(BridgeOrder, txid, with_for_update=True)
             if order is None or order.status != int(expect):
                 raise _Conflict(f"order {txid} is no longer {expect.name}")
-            if origin_log_of is not None and await session.scalar(select(ChainLog.id).where(
+            if origin_log_of is not None and session.scalar(select(ChainLog.id).where(
                     ChainLog.transaction_id == txid, ChainLog.chain_id == origin_log_of,
                     ChainLog.topic0 == _REQUESTED_TOPIC0).limit(1)) is None:
                 raise _Conflict(f"order {txid}: its BridgeRequested is no longer stored")
@@ -353,7 +356,7 @@ class Relayer:
                    chain_id=chain_id, chain_time=chain_time, tx_hash=row.tx_hash)
             if tx_field:
                 setattr(order, tx_field, row.tx_hash)
-            await session.flush()
+            session.flush()
             captured.append(_detached(order))
 
         return hook, captured
@@ -403,10 +406,10 @@ class Relayer:
         return self._commit_locks.setdefault((chain_id, token.lower()), asyncio.Lock())
 
     async def _committed_dest(self, chain_id: int, token: str) -> int:
-        async with self.db.read() as s:
-            amounts = (await s.scalars(select(BridgeOrder.dest_amount).where(
-                BridgeOrder.dest_chain_id == chain_id, BridgeOrder.dest_token == token.lower(),
-                BridgeOrder.status.in_([int(x) for x in COMMITTED_STATUSES])))).all()
+        query = select(BridgeOrder.dest_amount).where(
+            BridgeOrder.dest_chain_id == chain_id, BridgeOrder.dest_token == token.lower(),
+            BridgeOrder.status.in_([int(x) for x in COMMITTED_STATUSES]))
+        amounts = await self.db.run_read(lambda s: s.scalars(query).all())
         reserved = self.reserved_amounts().get((chain_id, token.lower()), 0)
         return sum(amounts) + reserved  # in Python: SUM over uint256 text is not exact on SQLite
 
@@ -602,10 +605,10 @@ class Relayer:
 
     async def _owed_on(self, chain_id: int, token: str) -> int:
         """originAmount of our orders relayed but not yet claimed on `chain_id` (it will arrive there)."""
-        async with self.db.read() as s:
-            amounts = (await s.scalars(select(BridgeOrder.origin_amount).where(
-                BridgeOrder.origin_chain_id == chain_id, BridgeOrder.origin_token == token.lower(),
-                BridgeOrder.status.in_([int(x) for x in PENDING_IN_STATUSES])))).all()
+        query = select(BridgeOrder.origin_amount).where(
+            BridgeOrder.origin_chain_id == chain_id, BridgeOrder.origin_token == token.lower(),
+            BridgeOrder.status.in_([int(x) for x in PENDING_IN_STATUSES]))
+        amounts = await self.db.run_read(lambda s: s.scalars(query).all())
         return sum(amounts)
 
     async def load_notional_window(self) -> None:
@@ -928,12 +931,12 @@ class Relayer:
         request reappears on the new fork and gets its confirmations. Idempotent."""
         pre_relay = [int(s) for s in (OrderStatus.CommittedPending, OrderStatus.CommittedConfirmed,
                                       OrderStatus.NotEnoughInventory)]
-        moved: list[str] = []
-        async with self.db.write() as s:
-            orders = (await s.scalars(select(BridgeOrder).where(
+        chain = self._chain(chain_id)
+
+        def roll_back(s: Session) -> list[BridgeOrder]:
+            orders = s.scalars(select(BridgeOrder).where(
                 BridgeOrder.origin_chain_id == chain_id, BridgeOrder.origin_block_number > ancestor,
-                BridgeOrder.status.in_(pre_relay)).with_for_update())).all()
-            chain = self._chain(chain_id)
+                BridgeOrder.status.in_(pre_relay)).with_for_update()).all()
             for order in orders:
                 gate = _gate("origin_log", False, "reorged", "canonical",
                              f"origin block #{order.origin_block_number} on chain {chain_id} reorged away "
@@ -944,13 +947,20 @@ class Relayer:
                 else:
                     record_rollback(s, order, OrderStatus.Seen, [gate], chain_id=chain_id,
                                     chain_time=(chain.chain_time or 0) if chain else 0)
-                moved.append(order.transaction_id)
-            await s.flush()
-            detached = [_detached(o) for o in orders]
+            s.flush()
+            return [_detached(o) for o in orders]
+
+        detached = await self.db.run_write(roll_back)
+        moved = [order.transaction_id for order in detached]
         for order in detached:
             self.on_order(order)
             self.on_event("warning", f"{_short(order.transaction_id)} {order.last_reason}")
         return moved
+
+
+def _order_and_events(s: Session, *, transaction_id: str) -> tuple[BridgeOrder | None, list[OrderEvent]]:
+    order = s.get(BridgeOrder, transaction_id)
+    return (order, order_events(s, transaction_id)) if order is not None else (None, [])
 
 
 def _detached(order: BridgeOrder) -> BridgeOrder:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from engine.chain.watcher import WatchedLog
 from engine.protocol.events import BRIDGE_REQUESTED, decode_event
@@ -44,7 +44,7 @@ def summary(reasons: Sequence[Gate]) -> str:
     return reasons[-1].text if reasons else ""
 
 
-async def store_requests(session: AsyncSession, logs: Sequence[WatchedLog]) -> list[str]:
+def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[str]:
     """Create a Seen order for every new BridgeRequested (dedupe by transactionId), in the watcher's
     storing transaction. A request seen again in another block (re-included after a reorg) moves the
     order's origin block to where it is now. Returns the transaction ids of the orders created."""
@@ -55,8 +55,8 @@ async def store_requests(session: AsyncSession, logs: Sequence[WatchedLog]) -> l
     for w in requested:
         by_id[_hex(w.event.args["transactionId"])] = w
     existing = {
-        row.transaction_id: row for row in (await session.scalars(
-            select(BridgeOrder).where(BridgeOrder.transaction_id.in_(sorted(by_id))))).all()
+        row.transaction_id: row for row in session.scalars(
+            select(BridgeOrder).where(BridgeOrder.transaction_id.in_(sorted(by_id)))).all()
     }
     rows = []
     created: list[str] = []
@@ -89,7 +89,7 @@ async def store_requests(session: AsyncSession, logs: Sequence[WatchedLog]) -> l
             failures=0,
         ))
     if rows:
-        await insert_ignore(session, BridgeOrder, rows)
+        insert_ignore(session, BridgeOrder, rows)
         for row in rows:
             w = by_id[row["transaction_id"]]
             gate = Gate("origin_log", True, f"#{w.block_number}", "", f"BridgeRequested in block "
@@ -102,7 +102,7 @@ async def store_requests(session: AsyncSession, logs: Sequence[WatchedLog]) -> l
     return created
 
 
-def _write(session: AsyncSession, order: BridgeOrder, to_status: OrderStatus, reasons: Sequence[Gate], *,
+def _write(session: Session, order: BridgeOrder, to_status: OrderStatus, reasons: Sequence[Gate], *,
            chain_id: int, chain_time: int, tx_hash: str | None) -> None:
     from_status = OrderStatus(order.status)
     order.status = int(to_status)
@@ -113,14 +113,14 @@ def _write(session: AsyncSession, order: BridgeOrder, to_status: OrderStatus, re
         chain_id=chain_id, chain_time=chain_time, reasons=[gate_to_json(g) for g in reasons], tx_hash=tx_hash))
 
 
-def record(session: AsyncSession, order: BridgeOrder, to_status: OrderStatus, reasons: Sequence[Gate], *,
+def record(session: Session, order: BridgeOrder, to_status: OrderStatus, reasons: Sequence[Gate], *,
            chain_id: int, chain_time: int, tx_hash: str | None = None) -> None:
     """A forward status change (or, with to_status == the current status, a new reason for staying)."""
     check_transition(OrderStatus(order.status), to_status)
     _write(session, order, to_status, reasons, chain_id=chain_id, chain_time=chain_time, tx_hash=tx_hash)
 
 
-def record_rollback(session: AsyncSession, order: BridgeOrder, to_status: OrderStatus, reasons: Sequence[Gate],
+def record_rollback(session: Session, order: BridgeOrder, to_status: OrderStatus, reasons: Sequence[Gate],
                     *, chain_id: int, chain_time: int, tx_hash: str | None = None) -> None:
     """A step back because a fact vanished (reorg) or an attempt failed and must be made again."""
     check_rollback(OrderStatus(order.status), to_status)
@@ -144,12 +144,12 @@ class OrderEvent:
         return value if isinstance(value, str) else None
 
 
-async def order_events(session: AsyncSession, transaction_id: str) -> list[OrderEvent]:
+def order_events(session: Session, transaction_id: str) -> list[OrderEvent]:
     """Every stored bridge event of an order, on any chain, in chain order. Logs that do not decode
     were dead-lettered when stored and are skipped here."""
-    rows = (await session.scalars(
+    rows = session.scalars(
         select(ChainLog).where(ChainLog.transaction_id == transaction_id)
-        .order_by(ChainLog.chain_id, ChainLog.block_number, ChainLog.log_index))).all()
+        .order_by(ChainLog.chain_id, ChainLog.block_number, ChainLog.log_index)).all()
     out = []
     for r in rows:
         try:

@@ -15,6 +15,15 @@ rolled back when it raises.
   the rare decision that reads many rows it cannot lock; a conflict then raises ``StorageBusy``.
   Waiting for a row lock longer than ``busy_timeout`` (``lock_timeout``) raises ``StorageBusy`` too.
 
+``await db.run_write(fn)`` and ``await db.run_read(fn)`` run ``fn(session)``, a plain function over a
+synchronous ``Session``, as one write transaction or one read snapshot with the same rules. On SQLite the
+whole transaction runs in ONE hop to a database thread (the engine's hot paths use these): with the
+async session every statement is a round trip through the event loop, and on a busy loop a write
+transaction of ten statements held the write lock for tens of milliseconds. Every write of one
+``Database`` runs on the one writer thread; ``write()`` borrows that thread while its block runs, so
+writers never meet in SQLite's busy handler. On PostgreSQL they run through ``AsyncSession.run_sync``.
+``fn`` must not wait for anything but the database (no RPC): read what it needs before.
+
 ``async with db.read() as session`` is a read-only snapshot: a deferred ``BEGIN`` on connections
 opened with ``PRAGMA query_only`` on SQLite, a READ ONLY REPEATABLE READ transaction on PostgreSQL.
 Nothing in it is committed.
@@ -29,18 +38,21 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -63,6 +75,8 @@ _MIGRATION_LOCK_KEY = 0x6D6D747569  # "mmtui"
 _PG_MAX_PARAMS = 32767
 _SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 _MAX_ROWS_PER_INSERT = 1000
+
+T = TypeVar("T")
 
 
 class StorageError(RuntimeError):
@@ -91,8 +105,12 @@ class Database:
         read_engine: AsyncEngine,
         serializable_engine: AsyncEngine,
         owned_engines: Sequence[AsyncEngine],
+        sync_engines: tuple[Engine, Engine] | None = None,
+        read_threads: int = 1,
+        busy_timeout: float = 5.0,
     ) -> None:
         self.backend: Backend = backend
+        self.busy_timeout = busy_timeout
         self._url = url
         self._write_engine = write_engine
         self._read_engine = read_engine
@@ -100,6 +118,13 @@ class Database:
         self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         self._serializable_sessions = async_sessionmaker(serializable_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
+        # SQLite only: synchronous engines whose transactions run whole on these threads
+        self._sync_engines = sync_engines
+        self._writer: ThreadPoolExecutor | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        if sync_engines is not None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmtui-db-writer")
+            self._readers = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="mmtui-db-reader")
 
     @classmethod
     def from_settings(
@@ -133,17 +158,8 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         url = URL.create("sqlite+aiosqlite", database=str(path))
 
-        def open_engine(*, write: bool) -> AsyncEngine:
-            pool = {"pool_size": 1, "max_overflow": 0} if write else {"pool_size": pool_size}
-            engine = create_async_engine(
-                url,
-                echo=echo,
-                pool_timeout=busy_timeout,
-                connect_args={"timeout": busy_timeout},  # sqlite3's timeout is the busy timeout
-                **pool,
-            )
-
-            @event.listens_for(engine.sync_engine, "connect")
+        def prepare(engine: Engine, *, write: bool) -> None:
+            @event.listens_for(engine, "connect")
             def on_connect(dbapi_connection: Any, _record: Any) -> None:
                 # Take transaction control away from the sqlite3 driver; on_begin emits BEGIN.
                 dbapi_connection.isolation_level = None
@@ -158,16 +174,41 @@ class Database:
 
             begin_sql = "BEGIN IMMEDIATE" if write else "BEGIN"
 
-            @event.listens_for(engine.sync_engine, "begin")
+            @event.listens_for(engine, "begin")
             def on_begin(connection: Connection) -> None:
                 connection.exec_driver_sql(begin_sql)
 
+        def open_engine(*, write: bool) -> AsyncEngine:
+            pool = {"pool_size": 1, "max_overflow": 0} if write else {"pool_size": pool_size}
+            engine = create_async_engine(
+                url,
+                echo=echo,
+                pool_timeout=busy_timeout,
+                connect_args={"timeout": busy_timeout},  # sqlite3's timeout is the busy timeout
+                **pool,
+            )
+            prepare(engine.sync_engine, write=write)
+            return engine
+
+        def open_sync_engine(*, write: bool) -> Engine:
+            # One connection per thread that uses it: the writer thread, or one of the reader threads.
+            engine = create_engine(
+                url.set(drivername="sqlite"),
+                echo=echo,
+                pool_size=1 if write else pool_size,
+                max_overflow=0,
+                pool_timeout=busy_timeout,
+                connect_args={"timeout": busy_timeout, "check_same_thread": False},
+            )
+            prepare(engine, write=write)
             return engine
 
         write_engine, read_engine = open_engine(write=True), open_engine(write=False)
         # SQLite is serializable already: BEGIN IMMEDIATE admits one writer at a time.
         return cls(
-            "sqlite", url, write_engine, read_engine, write_engine, (write_engine, read_engine)
+            "sqlite", url, write_engine, read_engine, write_engine, (write_engine, read_engine),
+            sync_engines=(open_sync_engine(write=True), open_sync_engine(write=False)),
+            read_threads=pool_size, busy_timeout=busy_timeout,
         )
 
     @classmethod
@@ -205,11 +246,83 @@ class Database:
     async def write(self, *, serializable: bool = False) -> AsyncIterator[AsyncSession]:
         """One write transaction, committed on exit, rolled back on error (see module docs)."""
         sessions = self._serializable_sessions if serializable else self._write_sessions
+        async with self._writer_thread_borrowed():
+            try:
+                async with sessions() as session, session.begin():
+                    # Begin now: on SQLite this takes the write lock before the caller reads anything.
+                    await session.connection()
+                    yield session
+            except (StatementError, PoolTimeoutError) as exc:
+                self._reraise(exc)
+
+    @asynccontextmanager
+    async def _writer_thread_borrowed(self) -> AsyncIterator[None]:
+        """SQLite: park the writer thread for the duration of the block, so this connection's
+        transaction and ``run_write``'s never contend for SQLite's lock (whose busy handler sleeps)."""
+        if self._writer is None:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        entered: asyncio.Future[None] = loop.create_future()
+        release = threading.Event()
+
+        def park() -> None:
+            if not release.is_set():  # not given up while queued
+                loop.call_soon_threadsafe(_resolve, entered, None)
+                release.wait()
+
+        self._writer.submit(park)
         try:
-            async with sessions() as session, session.begin():
-                # Begin now: on SQLite this takes the write lock before the caller reads anything.
-                await session.connection()
-                yield session
+            try:
+                await asyncio.wait_for(asyncio.shield(entered), self.busy_timeout)
+            except TimeoutError:
+                raise StorageBusy(f"sqlite: the writer was busy for {self.busy_timeout} s") from None
+            yield
+        finally:
+            release.set()
+
+    async def run_write(self, fn: Callable[[Session], T], *, serializable: bool = False) -> T:
+        """``fn(session)`` as one write transaction (see module docs): committed when it returns,
+        rolled back when it raises. Its result is returned; ORM objects in it are detached."""
+        if self._writer is None:
+            async with self.write(serializable=serializable) as session:
+                return await session.run_sync(fn)
+        assert self._sync_engines is not None
+        return await self._in_thread(self._writer, self._sync_engines[0], fn, commit=True)
+
+    async def run_read(self, fn: Callable[[Session], T]) -> T:
+        """``fn(session)`` in a read-only snapshot (see module docs)."""
+        if self._readers is None:
+            async with self.read() as session:
+                return await session.run_sync(fn)
+        assert self._sync_engines is not None
+        return await self._in_thread(self._readers, self._sync_engines[1], fn, commit=False)
+
+    async def _in_thread(self, executor: ThreadPoolExecutor, engine: Engine, fn: Callable[[Session], T], *,
+                         commit: bool) -> T:
+        given_up = threading.Event()
+
+        def transaction() -> T:
+            if given_up.is_set():  # the caller was cancelled while this waited for the thread
+                raise _GivenUp()
+            with Session(engine, expire_on_commit=False) as session:
+                if not commit:
+                    return fn(session)
+                with session.begin():
+                    session.connection()  # BEGIN IMMEDIATE before fn reads anything
+                    return fn(session)
+
+        future = asyncio.get_running_loop().run_in_executor(executor, transaction)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # Once started, a transaction runs to its end: wait for it, so that nothing this caller's
+            # cancellation leads to (closing the database, say) overlaps it, then pass the cancellation on.
+            given_up.set()
+            await asyncio.wait([future])
+            if not future.cancelled():
+                future.exception()  # retrieved: its outcome is the caller's cancellation
+            raise
         except (StatementError, PoolTimeoutError) as exc:
             self._reraise(exc)
 
@@ -266,6 +379,15 @@ class Database:
     async def close(self) -> None:
         for engine in self._owned_engines:
             await engine.dispose()
+        if self._sync_engines is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._close_threads)
+
+    def _close_threads(self) -> None:
+        for executor in (self._writer, self._readers):
+            if executor is not None:
+                executor.shutdown(wait=True)
+        for engine in self._sync_engines or ():
+            engine.dispose()
 
     def describe(self) -> str:
         """Backend and location, safe to show or log (no password)."""
@@ -298,9 +420,21 @@ def _switch_to_wal(dbapi_connection: Any, cursor: Any, busy_timeout: float) -> N
             busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # incl. extended codes
             if not busy or time.monotonic() + delay > deadline:
                 raise
-        # Sleep on the event loop (the connection is an aiosqlite one), not blocking it.
-        dbapi_connection.run_async(lambda _driver_connection: asyncio.sleep(delay))
+        if hasattr(dbapi_connection, "run_async"):
+            # An aiosqlite connection: sleep on the event loop, not blocking it.
+            dbapi_connection.run_async(lambda _driver_connection: asyncio.sleep(delay))
+        else:
+            time.sleep(delay)  # a database thread's own connection
         delay = min(delay * 2, 0.05)
+
+
+class _GivenUp(Exception):
+    """A queued transaction whose caller was cancelled before it started: not run."""
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 def _redact(url: URL) -> str:
@@ -333,15 +467,14 @@ def _upgrade_to_head(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-async def insert_ignore(
-    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
-) -> int:
+def insert_ignore(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert ``rows`` into ``model``'s table, skipping any row that violates a unique key
-    (ON CONFLICT DO NOTHING on both dialects). Returns how many rows were inserted."""
+    (ON CONFLICT DO NOTHING on both dialects). Returns how many rows were inserted. A function of a
+    synchronous session (``run_write``); on an ``AsyncSession``: ``await session.run_sync(insert_ignore, ...)``."""
     if not rows:
         return 0
-    await session.flush()  # keep statement order the same as the caller's code order
-    conn = await session.connection()
+    session.flush()  # keep statement order the same as the caller's code order
+    conn = session.connection()
     table = model.__table__
     if conn.dialect.name == "postgresql":
         insert, max_params = pg_insert, _PG_MAX_PARAMS
@@ -354,6 +487,6 @@ async def insert_ignore(
     inserted = 0
     for start in range(0, len(rows), chunk):
         statement = insert(table).values(list(rows[start : start + chunk]))
-        result = await conn.execute(statement.on_conflict_do_nothing())
+        result = conn.execute(statement.on_conflict_do_nothing())
         inserted += result.rowcount
     return inserted

@@ -204,14 +204,14 @@ async def test_a_batch_of_readings_is_written_and_pruned_in_one_transaction(db, 
         return replace(real, chain_id=cid, block_number=number, block_hash="0x" + tag * 31 + f"{number % 256:02x}")
 
     writes = 0
-    original_write = db.write
+    original_write = db.run_write
 
     def counting_write(*args, **kwargs):
         nonlocal writes
         writes += 1
         return original_write(*args, **kwargs)
 
-    db.write = counting_write
+    db.run_write = counting_write
     try:
         # 520 blocks in one flush: one transaction, the window's 512 kept
         assert await store_readings(db, [at(n) for n in range(1, 521)]) == 0  # nothing stored earlier to prune
@@ -228,4 +228,4 @@ async def test_a_batch_of_readings_is_written_and_pruned_in_one_transaction(db, 
         assert len(await load_readings(db, cid)) == READING_WINDOW_BLOCKS
         assert await store_readings(db, []) == 0 and writes == 2  # nothing to write: no transaction
     finally:
-        db.write = original_write
+        db.run_write = original_write

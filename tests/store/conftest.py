@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.store import BridgeOrder, Database
+from engine.store import BridgeOrder
 
 
 def _hex(byte: int, length: int) -> str:

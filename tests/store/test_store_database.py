@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,85 @@ async def test_concurrent_read_then_write_loses_no_update(db: Database) -> None:
     await _seed_counter(db)
     await asyncio.gather(*(_increment(db) for _ in range(TASKS)))
     assert await _counter(db) == TASKS * INCREMENTS
+
+
+def _increment_in(session) -> None:
+    """The same read-then-write as ``_increment``, as a function of a synchronous session."""
+    row = session.execute(
+        select(SignerNonce).where(SignerNonce.chain_id == 1, SignerNonce.signer == SIGNER).with_for_update()
+    ).scalar_one()
+    row.next_nonce += 1
+
+
+async def test_run_write_commits_returns_and_rolls_back_on_error(db: Database) -> None:
+    def add(session) -> int:
+        session.add(EngineFlag(name="armed", value="false"))
+        session.flush()
+        return session.scalar(select(func.count()).select_from(EngineFlag))
+
+    assert await db.run_write(add) == 1
+
+    def fail(session) -> None:
+        session.execute(update(EngineFlag).values(value="true"))
+        session.add(EngineFlag(name="frozen", value="true"))
+        session.flush()
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await db.run_write(fail)
+    flags = await db.run_read(lambda session: session.execute(select(EngineFlag.name, EngineFlag.value)).all())
+    assert [tuple(f) for f in flags] == [("armed", "false")]
+
+
+async def test_run_read_cannot_write(db: Database) -> None:
+    def write(session) -> None:
+        session.add(EngineFlag(name="armed", value="true"))
+        session.flush()
+
+    with pytest.raises(DBAPIError):
+        await db.run_read(write)
+    assert await db.run_read(lambda s: s.scalar(select(func.count()).select_from(EngineFlag))) == 0
+
+
+async def test_run_write_and_write_blocks_interleave_without_lost_updates(db: Database) -> None:
+    """Both kinds of writer at once: run_write's thread and write()'s connection never lose an update
+    (on SQLite they take turns on the writer thread instead of meeting in the busy handler)."""
+    await _seed_counter(db)
+
+    async def by_function() -> None:
+        for _ in range(INCREMENTS):
+            await db.run_write(_increment_in)
+
+    await asyncio.gather(*(by_function() if i % 2 else _increment(db) for i in range(TASKS)))
+    assert await _counter(db) == TASKS * INCREMENTS
+
+
+async def test_sqlite_run_write_cancelled_while_queued_never_runs(tmp_path: Path) -> None:
+    db = Database.from_settings("sqlite", str(tmp_path / "queued.db"))
+    try:
+        await db.migrate()
+        await _seed_counter(db)
+        ran: list[int] = []
+
+        def slow(session) -> None:
+            time.sleep(0.2)  # holds the writer thread
+            _increment_in(session)
+
+        def queued(session) -> None:
+            ran.append(1)
+            _increment_in(session)
+
+        first = asyncio.ensure_future(db.run_write(slow))
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(db.run_write(queued))
+        await asyncio.sleep(0.01)
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        await first
+        assert ran == [] and await _counter(db) == 1
+    finally:
+        await db.close()
 
 
 async def test_two_sqlite_pools_on_one_file_lose_no_update(tmp_path: Path) -> None:

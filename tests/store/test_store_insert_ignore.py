@@ -34,7 +34,7 @@ async def _count(db: Database) -> int:
 async def test_duplicates_are_skipped_and_counted_out(db: Database) -> None:
     first = [_log(10, 1, 0), _log(10, 1, 1), _log(11, 2, 0)]
     async with db.write() as session:
-        assert await insert_ignore(session, ChainLog, first) == 3
+        assert await session.run_sync(insert_ignore, ChainLog, first) == 3
 
     again = [
         _log(10, 1, 0),  # same key
@@ -45,7 +45,7 @@ async def test_duplicates_are_skipped_and_counted_out(db: Database) -> None:
         _log(12, 3, 5),  # duplicate inside one batch
     ]
     async with db.write() as session:
-        assert await insert_ignore(session, ChainLog, again) == 2
+        assert await session.run_sync(insert_ignore, ChainLog, again) == 2
     assert await _count(db) == 5
 
     async with db.read() as session:
@@ -64,11 +64,11 @@ async def test_duplicates_are_skipped_and_counted_out(db: Database) -> None:
 async def test_large_batches_are_split_under_the_parameter_limit(db: Database) -> None:
     rows = [_log(100 + i // 4, i // 4, i % 4) for i in range(2500)]
     async with db.write() as session:
-        assert await insert_ignore(session, ChainLog, rows) == 2500
-        assert await insert_ignore(session, ChainLog, rows[::2]) == 0
+        assert await session.run_sync(insert_ignore, ChainLog, rows) == 2500
+        assert await session.run_sync(insert_ignore, ChainLog, rows[::2]) == 0
     assert await _count(db) == 2500
 
 
 async def test_nothing_to_insert(db: Database) -> None:
     async with db.write() as session:
-        assert await insert_ignore(session, ChainLog, []) == 0
+        assert await session.run_sync(insert_ignore, ChainLog, []) == 0

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from eth_abi import encode as abi_encode
 from sqlalchemy import func, select
 
-from engine.chain.watcher import BRIDGE_TOPIC0S, ChainWatcher, WatchedLog
+from engine.chain.watcher import ChainWatcher, WatchedLog
 from engine.devnet.traffic import TrafficGenerator, load_manifest
 from engine.protocol.events import BRIDGE_REQUESTED
 from engine.store import ChainCursor, ChainLog, DeadLetter, Database
