@@ -11,6 +11,10 @@ Safety rules, and where they live:
   database transaction that stores the signed transaction (submitter `on_persist`). A crash leaves
   either both or neither, so a relay is never sent for an order that does not say so, and an order
   that says RelayStarted always has its signed transaction to follow (re-broadcast by the submitter).
+  When the relay may be sent at once, the moves that lead to it share that write: Seen -> CommittedPending
+  -> CommittedConfirmed -> RelayStarted when the origin log already has its confirmations
+  (`_commit_and_relay`), CommittedPending -> CommittedConfirmed -> RelayStarted when they arrive
+  (`_confirm`); anything unexpected falls back to one step per write.
 * A failed relay is retried at most MAX_RELAY_FAILURES times, then refused; proves and claims are
   retried with backoff for as long as it takes (our funds are out).
 * Chain time decides deadlines, exclusivity and the dispute period; wall time only paces retries.
@@ -22,7 +26,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from fractions import Fraction
@@ -548,25 +552,10 @@ class Relayer:
             pending.extend(decision.reasons)
 
         try:
-            confirmed = evaluate_committed_confirmed(
-                request, relayer=self.relayer, relayed_by=None, dest_chain_time=dest.chain_time or 0,
-                deadline_buffer_s=dest.config.deadline_buffer_seconds)
-            if confirmed.next_status != OrderStatus.RelayStarted:
-                raise _Detour(summary(confirmed.reasons))
-            relay_reasons = [Gate(g.name, g.passed, g.value, g.threshold, f"{g.text} (its relay estimates without "
-                                  "reverting)") if g.name == GateName.dest_relay else g for g in confirmed.reasons]
-            relay_reasons.append(_gate("armed", True, "by hand", "armed", "relayed by hand by the operator")
-                                 if manual else _gate("armed", True, "armed", "armed", "armed"))
-            hook, captured = self._persist_hook(
-                txid, status, OrderStatus.RelayStarted, relay_reasons, chain_id=dest.chain_id,
-                chain_time=clock["chain_time"], tx_field="relay_tx_hash",
-                before=lambda: [(OrderStatus.CommittedPending, seen_reasons),
-                                (OrderStatus.CommittedConfirmed, pending)],
-                origin_log_of=order.origin_chain_id)
-            value = request.dest_amount if request.is_native_dest else (request.zap_native or 0)
-            await dest.submitter.submit(dest.bridge, calls.encode_relay(order.request), value, purpose="relay",
-                                        transaction_id=txid, on_persist=hook,
-                                        precheck=asyncio.ensure_future(origin_still_requested()))
+            result = await self._send_relay(
+                order, request, dest, status, manual, "committed and relay sent",
+                before=lambda: [(OrderStatus.CommittedPending, seen_reasons), (OrderStatus.CommittedConfirmed, pending)],
+                precheck=origin_still_requested)
             committed = True
         except _Conflict:
             return StepResult(status, True, "moved meanwhile")
@@ -582,11 +571,39 @@ class Relayer:
                 self._reservations.pop(key, None)
             if not committed:
                 self.notional_window.remove(*notional)
+        return result
+
+    async def _send_relay(self, order: BridgeOrder, request: BridgeRequest, dest: LiveChain, expect: OrderStatus,
+                          manual: bool, announce: str, *,
+                          before: Callable[[], list[tuple[OrderStatus, list[Gate]]]],
+                          precheck: Callable[[], Awaitable[None]] | None = None) -> StepResult:
+        """The relay signed and stored in the same write as `before`'s transitions and the move to
+        RelayStarted (the committed-confirmed gates judged with the relay's own gas estimate: a relay
+        someone already made reverts it). Raises _Detour, _Conflict, ExecutionReverted, SubmitError or
+        RpcError for the caller's step-by-step path."""
+        txid = order.transaction_id
+        confirmed = evaluate_committed_confirmed(
+            request, relayer=self.relayer, relayed_by=None, dest_chain_time=dest.chain_time or 0,
+            deadline_buffer_s=dest.config.deadline_buffer_seconds)
+        if confirmed.next_status != OrderStatus.RelayStarted:
+            raise _Detour(summary(confirmed.reasons))
+        relay_reasons = [Gate(g.name, g.passed, g.value, g.threshold, f"{g.text} (its relay estimates without "
+                              "reverting)") if g.name == GateName.dest_relay else g for g in confirmed.reasons]
+        relay_reasons.append(_gate("armed", True, "by hand", "armed", "relayed by hand by the operator")
+                             if manual else _gate("armed", True, "armed", "armed", "armed"))
+        hook, captured = self._persist_hook(
+            txid, expect, OrderStatus.RelayStarted, relay_reasons, chain_id=dest.chain_id,
+            chain_time=self._clock(dest.chain_id)["chain_time"], tx_field="relay_tx_hash", before=before,
+            origin_log_of=order.origin_chain_id)
+        value = request.dest_amount if request.is_native_dest else (request.zap_native or 0)
+        await dest.submitter.submit(dest.bridge, calls.encode_relay(order.request), value, purpose="relay",
+                                    transaction_id=txid, on_persist=hook,
+                                    precheck=asyncio.ensure_future(precheck()) if precheck else None)
         self._stay_keys.pop(txid, None)
         if not captured:
             return StepResult(OrderStatus.RelayStarted, True, "relay sent")
         self.on_order(captured[0])
-        self._announce(captured[0], status, OrderStatus.RelayStarted, "committed and relay sent")
+        self._announce(captured[0], expect, OrderStatus.RelayStarted, announce)
         return StepResult(OrderStatus.RelayStarted, True, "relay sent", captured[0])
 
     async def _limit_gates(self, request: BridgeRequest, origin: LiveChain, dest_token) -> list[Gate]:
@@ -647,6 +664,16 @@ class Relayer:
         if decision.next_status is None and observed < origin.config.confirmations:
             self.wake_at_block(origin.chain_id, requested[-1].block_number + origin.config.confirmations,
                                order.transaction_id)
+        if decision.next_status == OrderStatus.CommittedConfirmed and (manual or self.is_armed()) \
+                and self._in_flight_stop(request) is None:
+            # confirmed and relayed in one write; anything unexpected records the confirmation alone
+            try:
+                return await self._send_relay(order, request, dest, status, manual, "confirmed and relay sent",
+                                              before=lambda: [(OrderStatus.CommittedConfirmed, list(decision.reasons))])
+            except _Conflict:
+                return StepResult(status, True, "moved meanwhile")
+            except (_Detour, ExecutionReverted, SubmitError, RpcError) as exc:
+                log.debug("order %s: confirm-and-relay detour (%s): step by step", _short(order.transaction_id), exc)
         return await self._save(order.transaction_id, decision.next_status or status, list(decision.reasons),
                                 **self._clock(order.origin_chain_id), expect=status)
 
@@ -690,9 +717,7 @@ class Relayer:
     async def _submit(self, order: BridgeOrder, chain: LiveChain, purpose: str, data: bytes, value: int,
                       expect: OrderStatus, to_status: OrderStatus, reasons: list[Gate], tx_field: str) -> StepResult:
         clock = self._clock(chain.chain_id)
-        rq = decode_request(order.request)  # a tripped breaker whose rule says stop holds in-flight work too
-        stop = self.is_halted(rq.dest_chain_id, rq.dest_token, Route(rq.origin_chain_id, rq.origin_token,
-                              rq.dest_chain_id, rq.dest_token), in_flight=True)
+        stop = self._in_flight_stop(decode_request(order.request))
         if stop is not None:
             gate = _gate("breaker", False, "stopped", "reset by a person", stop)
             return await self._save(order.transaction_id, expect, [*reasons, gate], **clock, expect=expect)
@@ -713,6 +738,11 @@ class Relayer:
             self.on_order(captured[0])
             self._announce(captured[0], expect, to_status, f"{purpose} sent")
         return StepResult(to_status, True, f"{purpose} sent", captured[0] if captured else None)
+
+    def _in_flight_stop(self, rq: BridgeRequest) -> str | None:
+        """A tripped breaker whose rule says stop holds in-flight work too."""
+        return self.is_halted(rq.dest_chain_id, rq.dest_token, Route(rq.origin_chain_id, rq.origin_token,
+                              rq.dest_chain_id, rq.dest_token), in_flight=True)
 
     async def _attempt_failed(self, order: BridgeOrder, status: OrderStatus, purpose: str, text: str) -> StepResult:
         """A relay/prove/claim that reverted (at estimate or on chain) or was dropped: count it, back off.

@@ -16,13 +16,18 @@ rolled back when it raises.
   Waiting for a row lock longer than ``busy_timeout`` (``lock_timeout``) raises ``StorageBusy`` too.
 
 ``await db.run_write(fn)`` and ``await db.run_read(fn)`` run ``fn(session)``, a plain function over a
-synchronous ``Session``, as one write transaction or one read snapshot with the same rules. On SQLite the
-whole transaction runs in ONE hop to a database thread (the engine's hot paths use these): with the
-async session every statement is a round trip through the event loop, and on a busy loop a write
-transaction of ten statements held the write lock for tens of milliseconds. Every write of one
-``Database`` runs on the one writer thread; ``write()`` borrows that thread while its block runs, so
-writers never meet in SQLite's busy handler. On PostgreSQL they run through ``AsyncSession.run_sync``.
-``fn`` must not wait for anything but the database (no RPC): read what it needs before.
+synchronous ``Session``, as one write transaction or one read snapshot with the same rules. ``fn``
+must not wait for anything but the database (no RPC): read what it needs before. The engine's hot
+paths use these. On SQLite a transaction runs right on the calling thread, start to end, without
+yielding to the event loop: a local SQLite transaction takes well under a millisecond, while the
+async session's one round trip through a busy loop per statement held the write lock for tens of
+milliseconds, and a database thread fights the loop for the GIL at every statement (each sqlite3
+call releases it). Only when the file is locked by another connection (another process, or an open
+``write()`` block) does the transaction go to a database thread, which waits up to ``busy_timeout``
+there instead of blocking the loop; ``write()`` borrows that writer thread while its block runs, so
+writers of one ``Database`` never meet in SQLite's busy handler. A ``run_read`` function may run
+twice (it is retried on the thread when its snapshot cannot start). On PostgreSQL both run through
+``AsyncSession.run_sync``.
 
 ``async with db.read() as session`` is a read-only snapshot: a deferred ``BEGIN`` on connections
 opened with ``PRAGMA query_only`` on SQLite, a READ ONLY REPEATABLE READ transaction on PostgreSQL.
@@ -105,7 +110,7 @@ class Database:
         read_engine: AsyncEngine,
         serializable_engine: AsyncEngine,
         owned_engines: Sequence[AsyncEngine],
-        sync_engines: tuple[Engine, Engine] | None = None,
+        sync_engines: tuple[Engine, Engine, Engine, Engine] | None = None,
         read_threads: int = 1,
         busy_timeout: float = 5.0,
     ) -> None:
@@ -118,7 +123,7 @@ class Database:
         self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         self._serializable_sessions = async_sessionmaker(serializable_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
-        # SQLite only: synchronous engines whose transactions run whole on these threads
+        # SQLite only: synchronous engines (writer thread, reader threads, inline write, inline read)
         self._sync_engines = sync_engines
         self._writer: ThreadPoolExecutor | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -190,15 +195,16 @@ class Database:
             prepare(engine.sync_engine, write=write)
             return engine
 
-        def open_sync_engine(*, write: bool) -> Engine:
-            # One connection per thread that uses it: the writer thread, or one of the reader threads.
+        def open_sync_engine(*, write: bool, inline: bool = False) -> Engine:
+            # One connection per thread that uses it: the writer thread, one of the reader threads, or
+            # the event loop's thread (inline: never waits for a lock, see run_write).
             engine = create_engine(
                 url.set(drivername="sqlite"),
                 echo=echo,
-                pool_size=1 if write else pool_size,
+                pool_size=1 if write or inline else pool_size,
                 max_overflow=0,
                 pool_timeout=busy_timeout,
-                connect_args={"timeout": busy_timeout, "check_same_thread": False},
+                connect_args={"timeout": 0 if inline else busy_timeout, "check_same_thread": False},
             )
             prepare(engine, write=write)
             return engine
@@ -207,7 +213,8 @@ class Database:
         # SQLite is serializable already: BEGIN IMMEDIATE admits one writer at a time.
         return cls(
             "sqlite", url, write_engine, read_engine, write_engine, (write_engine, read_engine),
-            sync_engines=(open_sync_engine(write=True), open_sync_engine(write=False)),
+            sync_engines=(open_sync_engine(write=True), open_sync_engine(write=False),
+                          open_sync_engine(write=True, inline=True), open_sync_engine(write=False, inline=True)),
             read_threads=pool_size, busy_timeout=busy_timeout,
         )
 
@@ -288,6 +295,9 @@ class Database:
             async with self.write(serializable=serializable) as session:
                 return await session.run_sync(fn)
         assert self._sync_engines is not None
+        done, result = self._inline(self._sync_engines[2], fn, commit=True)
+        if done:
+            return result
         return await self._in_thread(self._writer, self._sync_engines[0], fn, commit=True)
 
     async def run_read(self, fn: Callable[[Session], T]) -> T:
@@ -296,15 +306,41 @@ class Database:
             async with self.read() as session:
                 return await session.run_sync(fn)
         assert self._sync_engines is not None
+        done, result = self._inline(self._sync_engines[3], fn, commit=False)
+        if done:
+            return result
         return await self._in_thread(self._readers, self._sync_engines[1], fn, commit=False)
+
+    def _inline(self, engine: Engine, fn: Callable[[Session], T], *, commit: bool) -> tuple[bool, Any]:
+        """The transaction on this thread; (False, None) when the file is locked and it could not
+        start (nothing of ``fn`` has run for a write), for the caller to take it to a database thread."""
+        try:
+            with Session(engine, expire_on_commit=False) as session:
+                if not commit:
+                    return True, fn(session)
+                try:
+                    session.connection()  # BEGIN IMMEDIATE: fails at once when another holds the lock
+                except DBAPIError as exc:
+                    if _locked(exc):
+                        return False, None
+                    raise
+                result = fn(session)
+                session.commit()  # on an exception the session's close rolls back
+                return True, result
+        except DBAPIError as exc:
+            if not commit and _locked(exc):
+                return False, None
+            self._reraise(exc)
+        except (StatementError, PoolTimeoutError) as exc:
+            self._reraise(exc)
 
     async def _in_thread(self, executor: ThreadPoolExecutor, engine: Engine, fn: Callable[[Session], T], *,
                          commit: bool) -> T:
-        given_up = threading.Event()
+        turn = _Turn()
 
         def transaction() -> T:
-            if given_up.is_set():  # the caller was cancelled while this waited for the thread
-                raise _GivenUp()
+            if not turn.start():
+                raise _GivenUp()  # the caller stopped waiting before the thread came to it
             with Session(engine, expire_on_commit=False) as session:
                 if not commit:
                     return fn(session)
@@ -313,15 +349,19 @@ class Database:
                     return fn(session)
 
         future = asyncio.get_running_loop().run_in_executor(executor, transaction)
+        future.add_done_callback(_retrieve)
         try:
-            return await asyncio.shield(future)
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), self.busy_timeout)
+            except TimeoutError:
+                if turn.give_up():  # still queued (a nested write would wait for itself)
+                    raise StorageBusy(f"sqlite: the database thread was busy for {self.busy_timeout} s") from None
+                return await asyncio.shield(future)
         except asyncio.CancelledError:
-            # Once started, a transaction runs to its end: wait for it, so that nothing this caller's
-            # cancellation leads to (closing the database, say) overlaps it, then pass the cancellation on.
-            given_up.set()
-            await asyncio.wait([future])
-            if not future.cancelled():
-                future.exception()  # retrieved: its outcome is the caller's cancellation
+            if not turn.give_up():
+                # Once started, a transaction runs to its end: wait for it, so that nothing this caller's
+                # cancellation leads to (closing the database, say) overlaps it, then pass the cancellation on.
+                await asyncio.wait([future])
             raise
         except (StatementError, PoolTimeoutError) as exc:
             self._reraise(exc)
@@ -428,8 +468,37 @@ def _switch_to_wal(dbapi_connection: Any, cursor: Any, busy_timeout: float) -> N
         delay = min(delay * 2, 0.05)
 
 
+def _locked(exc: DBAPIError) -> bool:
+    return "locked" in str(exc.orig)  # "database is locked", "database table is locked"
+
+
 class _GivenUp(Exception):
     """A queued transaction whose caller was cancelled before it started: not run."""
+
+
+class _Turn:
+    """A queued transaction's turn on a database thread: it starts, or its caller gives up first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started = False
+        self._given_up = False
+
+    def start(self) -> bool:
+        with self._lock:
+            self._started = not self._given_up
+            return self._started
+
+    def give_up(self) -> bool:
+        """True when the transaction will never run; False when it has started already."""
+        with self._lock:
+            self._given_up = not self._started
+            return self._given_up
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # a caller that gave up never reads it: keep asyncio from warning
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:

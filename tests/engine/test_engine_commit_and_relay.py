@@ -22,7 +22,8 @@ USDC_FEE = 3 * 10**6  # the lifecycle tests' order sizing: dest = origin * 0.999
 
 
 async def test_an_armed_order_with_its_confirmations_commits_and_relays_in_one_write(devnet, traffic, tmp_path):
-    engine = make_engine(engine_config(devnet, tmp_path))
+    # no confirmation asked: the order has its confirmations when first decided
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
     async with running(engine):
         await engine.execute(Arm())
         order = await place(traffic, "USDC")
@@ -47,6 +48,38 @@ async def test_an_armed_order_with_its_confirmations_commits_and_relays_in_one_w
         assert gates[1]["origin_status"]["value"] == "REQUESTED" and gates[1]["confirmations"]["passed"]
         assert "estimates without reverting" in gates[2]["dest_relay"]["text"]
         assert gates[2]["submit"]["value"] == relay[0].tx_hash
+
+
+async def test_an_order_committed_before_its_confirmations_is_confirmed_and_relayed_in_one_write(
+        devnet, traffic, tmp_path):
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=1))
+    async with running(engine):
+        await engine.execute(Arm())
+        order = await place(traffic, "USDC")
+        # no block mined yet: committed, waiting for its confirmation
+        await wait_for(lambda: status_of(engine, order.transaction_id) == OrderStatus.CommittedPending
+                       and "confirmations 0/1" in reason_of(engine, order.transaction_id), 20,
+                       "CommittedPending, waiting for its confirmation")
+        await wait_for(lambda: relayed_by(devnet, order.transaction_id) == RELAYER_ADDRESS, 30, "the relay",
+                       tick=lambda: mine(devnet))
+        await wait_for(lambda: status_of(engine, order.transaction_id) is not None
+                       and status_of(engine, order.transaction_id) >= OrderStatus.RelayStarted, 20, "RelayStarted")
+        async with engine.db.read() as s:
+            rows = (await s.scalars(select(OrderTransition).where(
+                OrderTransition.transaction_id == order.transaction_id).order_by(OrderTransition.id))).all()
+            relay = (await s.scalars(select(OutboundTx).where(
+                OutboundTx.transaction_id == order.transaction_id, OutboundTx.purpose == "relay"))).all()
+        moves = [(r.from_status, r.to_status) for r in rows]
+        confirmed = moves.index((int(OrderStatus.CommittedPending), int(OrderStatus.CommittedConfirmed)))
+        # the confirmation and the relay: consecutive rows of one write, the relay stored with them
+        assert moves[confirmed + 1] == (int(OrderStatus.CommittedConfirmed), int(OrderStatus.RelayStarted))
+        assert rows[confirmed + 1].id == rows[confirmed].id + 1
+        assert len(relay) == 1 and rows[confirmed + 1].tx_hash == relay[0].tx_hash
+        gates = {g["gate"]: g for g in rows[confirmed].reasons}
+        assert gates["origin_status"]["value"] == "REQUESTED" and gates["confirmations"]["passed"]
+        # judged by the relay's own gas estimate in that write, not by a separate read of the dest bridge
+        relay_gates = {g["gate"]: g for g in rows[confirmed + 1].reasons}
+        assert "estimates without reverting" in relay_gates["dest_relay"]["text"]
 
 
 async def test_two_orders_in_one_block_that_only_one_can_be_funded_commit_once(devnet, traffic, tmp_path):

@@ -193,30 +193,44 @@ async def test_run_write_and_write_blocks_interleave_without_lost_updates(db: Da
     assert await _counter(db) == TASKS * INCREMENTS
 
 
-async def test_sqlite_run_write_cancelled_while_queued_never_runs(tmp_path: Path) -> None:
+async def test_sqlite_run_write_waits_for_an_open_write_block_and_a_cancelled_one_never_runs(tmp_path: Path) -> None:
+    """While a write() block holds the lock, run_write cannot start on the loop's thread: it queues on
+    the writer thread. Cancelled there, it never runs; otherwise it runs once the block commits."""
     db = Database.from_settings("sqlite", str(tmp_path / "queued.db"))
     try:
         await db.migrate()
         await _seed_counter(db)
-        ran: list[int] = []
+        ran: list[str] = []
 
-        def slow(session) -> None:
-            time.sleep(0.2)  # holds the writer thread
-            _increment_in(session)
+        def increment(label: str):
+            def fn(session) -> None:
+                ran.append(label)
+                _increment_in(session)
+            return fn
 
-        def queued(session) -> None:
-            ran.append(1)
-            _increment_in(session)
+        async with db.write() as session:
+            await session.execute(update(SignerNonce).values(next_nonce=10))
+            cancelled = asyncio.ensure_future(db.run_write(increment("cancelled")))
+            waiting = asyncio.ensure_future(db.run_write(increment("waiting")))
+            await asyncio.sleep(0.05)
+            assert not cancelled.done() and not waiting.done() and ran == []
+            cancelled.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await cancelled
+        await waiting
+        assert ran == ["waiting"] and await _counter(db) == 11
+    finally:
+        await db.close()
 
-        first = asyncio.ensure_future(db.run_write(slow))
-        await asyncio.sleep(0.05)
-        second = asyncio.ensure_future(db.run_write(queued))
-        await asyncio.sleep(0.01)
-        second.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await second
-        await first
-        assert ran == [] and await _counter(db) == 1
+
+async def test_sqlite_run_write_inside_a_write_block_is_storage_busy_not_a_hang(tmp_path: Path) -> None:
+    db = Database.from_settings("sqlite", str(tmp_path / "nested_run.db"), busy_timeout=0.2)
+    try:
+        await db.migrate()
+        async with db.write():
+            with pytest.raises(StorageBusy):
+                await db.run_write(lambda session: None)
+        assert await db.run_write(lambda session: 7) == 7  # and the writer works afterwards
     finally:
         await db.close()
 
