@@ -49,7 +49,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal, NoReturn, TypeVar
+from typing import Any, Literal, NamedTuple, NoReturn, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -84,6 +84,15 @@ _MAX_ROWS_PER_INSERT = 1000
 T = TypeVar("T")
 
 
+class _SyncEngines(NamedTuple):
+    """SQLite's synchronous engines for run_write/run_read."""
+
+    thread_write: Engine  # the writer thread's connection (waits up to busy_timeout for the lock)
+    thread_read: Engine  # the reader threads' connections
+    inline_write: Engine  # the event loop's thread: never waits for a lock
+    inline_read: Engine
+
+
 class StorageError(RuntimeError):
     """Base class of the store's own errors."""
 
@@ -110,7 +119,7 @@ class Database:
         read_engine: AsyncEngine,
         serializable_engine: AsyncEngine,
         owned_engines: Sequence[AsyncEngine],
-        sync_engines: tuple[Engine, Engine, Engine, Engine] | None = None,
+        sync_engines: _SyncEngines | None = None,
         read_threads: int = 1,
         busy_timeout: float = 5.0,
     ) -> None:
@@ -123,8 +132,7 @@ class Database:
         self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         self._serializable_sessions = async_sessionmaker(serializable_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
-        # SQLite only: synchronous engines (writer thread, reader threads, inline write, inline read)
-        self._sync_engines = sync_engines
+        self._sync_engines = sync_engines  # SQLite only
         self._writer: ThreadPoolExecutor | None = None
         self._readers: ThreadPoolExecutor | None = None
         if sync_engines is not None:
@@ -213,8 +221,10 @@ class Database:
         # SQLite is serializable already: BEGIN IMMEDIATE admits one writer at a time.
         return cls(
             "sqlite", url, write_engine, read_engine, write_engine, (write_engine, read_engine),
-            sync_engines=(open_sync_engine(write=True), open_sync_engine(write=False),
-                          open_sync_engine(write=True, inline=True), open_sync_engine(write=False, inline=True)),
+            sync_engines=_SyncEngines(
+                thread_write=open_sync_engine(write=True), thread_read=open_sync_engine(write=False),
+                inline_write=open_sync_engine(write=True, inline=True),
+                inline_read=open_sync_engine(write=False, inline=True)),
             read_threads=pool_size, busy_timeout=busy_timeout,
         )
 
@@ -295,10 +305,10 @@ class Database:
             async with self.write(serializable=serializable) as session:
                 return await session.run_sync(fn)
         assert self._sync_engines is not None
-        done, result = self._inline(self._sync_engines[2], fn, commit=True)
+        done, result = self._inline(self._sync_engines.inline_write, fn, commit=True)
         if done:
             return result
-        return await self._in_thread(self._writer, self._sync_engines[0], fn, commit=True)
+        return await self._in_thread(self._writer, self._sync_engines.thread_write, fn, commit=True)
 
     async def run_read(self, fn: Callable[[Session], T]) -> T:
         """``fn(session)`` in a read-only snapshot (see module docs)."""
@@ -306,10 +316,10 @@ class Database:
             async with self.read() as session:
                 return await session.run_sync(fn)
         assert self._sync_engines is not None
-        done, result = self._inline(self._sync_engines[3], fn, commit=False)
+        done, result = self._inline(self._sync_engines.inline_read, fn, commit=False)
         if done:
             return result
-        return await self._in_thread(self._readers, self._sync_engines[1], fn, commit=False)
+        return await self._in_thread(self._readers, self._sync_engines.thread_read, fn, commit=False)
 
     def _inline(self, engine: Engine, fn: Callable[[Session], T], *, commit: bool) -> tuple[bool, Any]:
         """The transaction on this thread; (False, None) when the file is locked and it could not
