@@ -76,7 +76,7 @@ SELF_TRANSFER_GAS = 21_000
 
 LIVE_STATES = ("signed", "broadcast")
 FEES_MAX_AGE_SECONDS = 1.0
-# runs inside the write that stores the signed attempt, on the database's writer thread (Database.run_write)
+# runs inside the write that stores the signed attempt (Database.run_write): a plain function, no awaits
 OnPersist = Callable[[Session, OutboundTx], None]
 # Rejections that may pass later (fees, pool, a nonce gap being filled, an earlier attempt in the pool).
 _RETRYABLE_REJECTIONS = (FeeTooLow, PoolFull, NonceTooHigh, ReplacementUnderpriced)
@@ -335,7 +335,7 @@ class TransactionSubmitter:
         if purpose not in TX_PURPOSES:
             raise ValueError(f"unknown purpose {purpose!r}; expected one of {', '.join(TX_PURPOSES)}")
         if on_persist is not None and inspect.iscoroutinefunction(on_persist):
-            raise TypeError("on_persist runs inside the write on the database thread: a plain function, not async")
+            raise TypeError("on_persist runs inside the write (Database.run_write): a plain function, not async")
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT256_MAX:
             raise ValueError(f"value must be a uint256 int, got {value!r}")
         if isinstance(data, str):
@@ -701,7 +701,7 @@ class TransactionSubmitter:
                       .values(state="broadcast", broadcast_at=at, error=None))
 
     def _write_settlements(self, s: Session, found: dict[int, tuple[OutboundTx, Any]]) -> list[OutboundTxView]:
-        """The settlement counter moves inside the write (on the writer thread): a gas balance check
+        """The settlement counter moves inside the write, before it commits: a gas balance check
         that runs after this commit sees it moved (see _store_new)."""
         views: list[OutboundTxView] = []
         if found:

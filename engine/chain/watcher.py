@@ -31,7 +31,7 @@ Design
      A process crash between the commit and the callback loses that delivery (the logs are in
      ``chain_log``; ``redeliver_stored()`` re-reads them): state that must not be lost is written by
      ``on_stored(session, logs)`` instead, which runs INSIDE the storing transaction (a plain function
-     of a synchronous session, on the database's writer thread: ``Database.run_write``), so the logs
+     of a synchronous session run by ``Database.run_write``), so the logs
      and what was derived from them commit together or not at all.
 * Only the bridge's own events (topic0 in ``BRIDGE_EVENTS``) are requested. A bridge log whose data
   does not decode, or a BridgeRequested whose request bytes do not decode (or whose transactionId is
