@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import keccak
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.chain.heads import RecentBlocks, ReorgTooDeep, find_common_ancestor
@@ -64,6 +64,17 @@ from engine.store import ChainCursor, ChainLog, Database, DeadLetter, RecentBloc
 log = logging.getLogger(__name__)
 
 BRIDGE_TOPIC0S: tuple[bytes, ...] = tuple(e.topic0 for e in BRIDGE_EVENTS)
+
+# The statements of every round, built once (building one costs more than running it on SQLite).
+_STORED_LOG_KEYS = select(ChainLog.tx_hash, ChainLog.log_index).where(
+    ChainLog.chain_id == bindparam("chain_id"), ChainLog.tx_hash.in_(bindparam("tx_hashes", expanding=True)))
+_DROP_HEADERS = delete(RecentBlock.__table__).where(
+    RecentBlock.chain_id == bindparam("chain_id"), RecentBlock.number.in_(bindparam("numbers", expanding=True)))
+_PRUNE_HEADERS = delete(RecentBlock.__table__).where(
+    RecentBlock.chain_id == bindparam("chain_id"), RecentBlock.number <= bindparam("up_to"))
+_MOVE_CURSOR = update(ChainCursor.__table__).where(ChainCursor.chain_id == bindparam("of_chain")).values(
+    block_number=bindparam("to_number"), block_hash=bindparam("to_hash"))
+_NEW_CURSOR = insert(ChainCursor.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +262,7 @@ class ChainWatcher:
 
             def store_start(s: Session) -> None:
                 self._store_headers(s, [header])
-                s.add(ChainCursor(chain_id=self.chain_id, block_number=header.number, block_hash=_hex(header.hash)))
+                self._set_cursor(s, header)
 
             await self.db.run_write(store_start)
             self._cursor = Cursor(header.number, header.hash)
@@ -372,8 +383,7 @@ class ChainWatcher:
             if fresh and self.on_stored is not None:
                 self.on_stored(s, fresh)
             self._store_headers(s, window_headers)
-            s.execute(delete(RecentBlock).where(RecentBlock.chain_id == self.chain_id,
-                                                RecentBlock.number <= end - self.window))
+            s.connection().execute(_PRUNE_HEADERS, {"chain_id": self.chain_id, "up_to": end - self.window})
             self._set_cursor(s, pinned)
             return fresh, dead
 
@@ -394,10 +404,7 @@ class ChainWatcher:
         if not raws:
             return set()
         tx_hexes = sorted({_hex(r.tx_hash) for r in raws})
-        before = set(s.execute(
-            select(ChainLog.tx_hash, ChainLog.log_index).where(
-                ChainLog.chain_id == self.chain_id, ChainLog.tx_hash.in_(tx_hexes))
-        ).all())
+        before = set(s.connection().execute(_STORED_LOG_KEYS, {"chain_id": self.chain_id, "tx_hashes": tx_hexes}).all())
         rows = [dict(chain_id=self.chain_id, block_number=r.block_number, block_hash=_hex(r.block_hash),
                      tx_hash=_hex(r.tx_hash), log_index=r.log_index, address=r.address.lower(),
                      topic0=_hex(r.topics[0]) if r.topics else None, topics=[_hex(t) for t in r.topics],
@@ -411,20 +418,18 @@ class ChainWatcher:
     def _store_headers(self, s: Session, headers: Sequence[BlockHeader]) -> None:
         if not headers:
             return
-        numbers = [h.number for h in headers]
-        s.execute(delete(RecentBlock).where(RecentBlock.chain_id == self.chain_id,
-                                            RecentBlock.number.in_(numbers)))
+        s.connection().execute(_DROP_HEADERS, {"chain_id": self.chain_id, "numbers": [h.number for h in headers]})
         insert_ignore(s, RecentBlock, [
             dict(chain_id=self.chain_id, number=h.number, hash=_hex(h.hash), parent_hash=_hex(h.parent_hash),
                  timestamp=h.timestamp) for h in headers])
 
     def _set_cursor(self, s: Session, header: BlockHeader | Cursor) -> None:
-        row = s.get(ChainCursor, self.chain_id)
-        if row is None:
-            s.add(ChainCursor(chain_id=self.chain_id, block_number=header.number, block_hash=_hex(header.hash)))
-        else:
-            row.block_number = header.number
-            row.block_hash = _hex(header.hash)
+        conn = s.connection()
+        moved = conn.execute(_MOVE_CURSOR, {"of_chain": self.chain_id, "to_number": header.number,
+                                            "to_hash": _hex(header.hash)})
+        if moved.rowcount == 0:
+            conn.execute(_NEW_CURSOR, {"chain_id": self.chain_id, "block_number": header.number,
+                                       "block_hash": _hex(header.hash)})
 
     # ------------------------------------------------------------------ reorgs
 

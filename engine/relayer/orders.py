@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from engine.chain.watcher import WatchedLog
@@ -44,6 +44,11 @@ def summary(reasons: Sequence[Gate]) -> str:
     return reasons[-1].text if reasons else ""
 
 
+# built once: the watcher's storing transaction runs these for every block with a request
+_ORDERS_BY_ID = select(BridgeOrder).where(BridgeOrder.transaction_id.in_(bindparam("ids", expanding=True)))
+_INSERT_TRANSITIONS = insert(OrderTransition.__table__)
+
+
 def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[str]:
     """Create a Seen order for every new BridgeRequested (dedupe by transactionId), in the watcher's
     storing transaction. A request seen again in another block (re-included after a reorg) moves the
@@ -55,8 +60,7 @@ def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[str]:
     for w in requested:
         by_id[_hex(w.event.args["transactionId"])] = w
     existing = {
-        row.transaction_id: row for row in session.scalars(
-            select(BridgeOrder).where(BridgeOrder.transaction_id.in_(sorted(by_id)))).all()
+        row.transaction_id: row for row in session.scalars(_ORDERS_BY_ID, {"ids": sorted(by_id)}).all()
     }
     rows = []
     created: list[str] = []
@@ -90,15 +94,17 @@ def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[str]:
         ))
     if rows:
         insert_ignore(session, BridgeOrder, rows)
+        transitions = []
         for row in rows:
             w = by_id[row["transaction_id"]]
             gate = Gate("origin_log", True, f"#{w.block_number}", "", f"BridgeRequested in block "
                         f"#{w.block_number} on chain {w.chain_id}")
-            session.add(OrderTransition(
+            transitions.append(dict(
                 transaction_id=row["transaction_id"], from_status=None, to_status=int(OrderStatus.Seen),
                 chain_id=w.chain_id, chain_time=w.block_timestamp, reasons=[gate_to_json(gate)],
                 tx_hash=_hex(w.raw.tx_hash)))
             created.append(row["transaction_id"])
+        session.connection().execute(_INSERT_TRANSITIONS, transitions)
     return created
 
 

@@ -78,8 +78,8 @@ _PG_BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 _MIGRATION_LOCK_KEY = 0x6D6D747569  # "mmtui"
 # Bound parameters per statement: PostgreSQL's wire protocol allows 32767; SQLite >= 3.32 32766.
 _PG_MAX_PARAMS = 32767
-_SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 _MAX_ROWS_PER_INSERT = 1000
+_SQLITE_INSERT_IGNORE: dict[str, Any] = {}  # table name -> INSERT ... ON CONFLICT DO NOTHING
 
 T = TypeVar("T")
 
@@ -555,10 +555,15 @@ def insert_ignore(session: Session, model: type[Base], rows: Sequence[Mapping[st
     session.flush()  # keep statement order the same as the caller's code order
     conn = session.connection()
     table = model.__table__
+    if conn.dialect.name == "sqlite":
+        # One statement per table, compiled once, sent as executemany (sqlite3 sums rowcount over the
+        # rows): building a multi-row VALUES coerces every value and keys the cache on the row count.
+        statement = _SQLITE_INSERT_IGNORE.get(table.name)
+        if statement is None:
+            statement = _SQLITE_INSERT_IGNORE[table.name] = sqlite_insert(table).on_conflict_do_nothing()
+        return conn.execute(statement, list(rows)).rowcount
     if conn.dialect.name == "postgresql":
         insert, max_params = pg_insert, _PG_MAX_PARAMS
-    elif conn.dialect.name == "sqlite":
-        insert, max_params = sqlite_insert, _SQLITE_MAX_PARAMS
     else:
         raise NotImplementedError(f"insert_ignore on {conn.dialect.name}")
     # Every column may be bound (given or filled by a Python-side default).
