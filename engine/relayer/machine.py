@@ -43,6 +43,7 @@ from engine.protocol.codec import BridgeRequest, checksum_address, decode_reques
 from engine.protocol.events import (
     BRIDGE_DEPOSIT_CLAIMED,
     BRIDGE_DEPOSIT_REFUNDED,
+    BRIDGE_PROOF_DISPUTED,
     BRIDGE_PROOF_PROVIDED,
     BRIDGE_RELAYED,
     BRIDGE_REQUESTED,
@@ -695,7 +696,8 @@ class Relayer:
         clock = self._clock(dest.chain_id)
         if decision.next_status == OrderStatus.RelayCompleted:
             # Relayed by us in an earlier life (e.g. a database restored from backup): find that relay.
-            ours = self._our_relay(order, events)
+            logged = self._our_log(order, events, BRIDGE_RELAYED, dest.chain_id)
+            ours = logged.tx_hash if logged is not None else None
             async with self._commit_lock(dest.chain_id, request.dest_token):
                 return await self._save(order.transaction_id, OrderStatus.RelayCompleted, decision.reasons,
                                         **clock, expect=status, tx_hash=ours, relay_tx_hash=ours)
@@ -777,19 +779,17 @@ class Relayer:
         status = OrderStatus.RelayStarted
         dest = self.chains[order.dest_chain_id]
         clock = self._clock(dest.chain_id)
+        # Our BridgeRelayed stored by the watcher proves the relay mined (a reverted one logs nothing),
+        # usually before the submitter's next tick has fetched its receipt.
+        logged = self._our_log(order, events, BRIDGE_RELAYED, dest.chain_id)
+        if logged is not None:
+            return await self._relay_mined(order, dest, logged.tx_hash, logged.block_number)
         # No stored relay cannot happen (stored together with the status); never guess it was not sent.
         outcome = await self._settled_outcome(order, "relay", dest, status)
         if isinstance(outcome, StepResult):
             return outcome
         if outcome.status is TxStatus.MINED:
-            gate = _gate("relay", True, f"#{outcome.block_number}", "mined",
-                         f"relay mined in block #{outcome.block_number} on chain {dest.chain_id}")
-            request = decode_request(order.request)
-            async with self._commit_lock(dest.chain_id, request.dest_token):
-                result = await self._save(order.transaction_id, OrderStatus.RelayCompleted, [gate], **clock,
-                                          expect=status, tx_hash=outcome.tx_hash, relay_tx_hash=outcome.tx_hash)
-                dest.forget_balance(request.dest_token, reread=True)  # the relay is mined: its outflow is in
-            return result
+            return await self._relay_mined(order, dest, outcome.tx_hash, outcome.block_number)
         # reverted or dropped: who relayed it, if anyone?
         relayed_by = await self._relayed_by(order)
         what = "reverted" if outcome.status is TxStatus.REVERTED else "was dropped"
@@ -808,20 +808,33 @@ class Relayer:
         return await self._save(order.transaction_id, OrderStatus.CommittedConfirmed, [gate], **clock,
                                 expect=status, rollback=True, failures=failures)
 
+    async def _relay_mined(self, order: BridgeOrder, dest: LiveChain, tx_hash: str,
+                           block_number: int | None) -> StepResult:
+        gate = _gate("relay", True, f"#{block_number}", "mined",
+                     f"relay mined in block #{block_number} on chain {dest.chain_id}")
+        request = decode_request(order.request)
+        async with self._commit_lock(dest.chain_id, request.dest_token):
+            result = await self._save(order.transaction_id, OrderStatus.RelayCompleted, [gate],
+                                      **self._clock(dest.chain_id), expect=OrderStatus.RelayStarted,
+                                      tx_hash=tx_hash, relay_tx_hash=tx_hash)
+            dest.forget_balance(request.dest_token, reread=True)  # the relay is mined: its outflow is in
+        return result
+
     # ------------------------------------------------------------------ RelayCompleted -> prove
 
-    def _our_relay(self, order: BridgeOrder, events: list[OrderEvent]) -> str | None:
+    def _our_log(self, order: BridgeOrder, events: list[OrderEvent], spec, chain_id: int) -> OrderEvent | None:
+        """The newest stored `spec` event of this order on `chain_id` emitted for us as the relayer."""
         for e in reversed(events):
-            if (e.name == BRIDGE_RELAYED.name and e.chain_id == order.dest_chain_id and e.relayer
-                    and checksum_address(e.relayer) == self.relayer):
-                return e.tx_hash
+            if e.name == spec.name and e.chain_id == chain_id and e.relayer and checksum_address(e.relayer) == self.relayer:
+                return e
         return None
 
     async def _prove(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
         status = OrderStatus.RelayCompleted
         origin, dest = self.chains[order.origin_chain_id], self.chains[order.dest_chain_id]
         if order.relay_tx_hash is None:
-            found = self._our_relay(order, events)
+            ours = self._our_log(order, events, BRIDGE_RELAYED, dest.chain_id)
+            found = ours.tx_hash if ours is not None else None
             if found is None:
                 return StepResult(status, False, "relayed by us; waiting for our BridgeRelayed log to prove it")
             return await self._save(order.transaction_id, status, [_gate(
@@ -861,17 +874,19 @@ class Relayer:
         status = OrderStatus.ProvePosting
         origin = self.chains[order.origin_chain_id]
         clock = self._clock(origin.chain_id)
+        logged = self._our_log(order, events, BRIDGE_PROOF_PROVIDED, origin.chain_id)
+        if logged is not None:  # our proof's log is stored: the prove mined, maybe before our tick saw it
+            proof = calls.decode_proof_details(await origin.rpc.call(
+                origin.bridge, calls.encode_bridge_proofs(order.transaction_id)))
+            if proof.relayer == self.relayer:
+                return await self._proved(order, origin, proof, logged.tx_hash, logged.block_number)
         outcome = await self._settled_outcome(order, "prove", origin, status)
         if isinstance(outcome, StepResult):
             return outcome
         proof = calls.decode_proof_details(await origin.rpc.call(
             origin.bridge, calls.encode_bridge_proofs(order.transaction_id)))
         if proof.relayer == self.relayer:
-            gate = _gate("prove", True, f"#{outcome.block_number}", "mined",
-                         f"proof accepted at chain time {proof.timestamp} on chain {origin.chain_id}")
-            return await self._save(order.transaction_id, OrderStatus.ProvePosted, [gate], **clock, expect=status,
-                                    tx_hash=outcome.tx_hash, prove_tx_hash=outcome.tx_hash,
-                                    proof_time=proof.timestamp)
+            return await self._proved(order, origin, proof, outcome.tx_hash, outcome.block_number)
         what = "mined but no proof of ours is recorded" if outcome.ok else (
             "reverted" if outcome.status is TxStatus.REVERTED else "was dropped")
         failures = order.failures + 1
@@ -882,12 +897,28 @@ class Relayer:
         return await self._save(order.transaction_id, OrderStatus.RelayCompleted, [gate], **clock, expect=status,
                                 rollback=True, failures=failures)
 
+    async def _proved(self, order: BridgeOrder, origin: LiveChain, proof, tx_hash: str,
+                      block_number: int | None) -> StepResult:
+        gate = _gate("prove", True, f"#{block_number}", "mined",
+                     f"proof accepted at chain time {proof.timestamp} on chain {origin.chain_id}")
+        return await self._save(order.transaction_id, OrderStatus.ProvePosted, [gate], **self._clock(origin.chain_id),
+                                expect=OrderStatus.ProvePosting, tx_hash=tx_hash, prove_tx_hash=tx_hash,
+                                proof_time=proof.timestamp)
+
     # ------------------------------------------------------------------ ProvePosted -> claim
 
     async def _claim(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
         status = OrderStatus.ProvePosted
         origin = self.chains[order.origin_chain_id]
         clock = self._clock(origin.chain_id)
+        period = origin.known_dispute_period
+        disputed = any(e.name == BRIDGE_PROOF_DISPUTED.name and e.chain_id == origin.chain_id for e in events)
+        if period is not None and not disputed:
+            # Woken during the dispute period (our own logs, a settled transaction): nothing can be claimed
+            # yet, and a dispute would have logged BridgeProofDisputed; the chain is asked once it is over.
+            waiting = self._dispute_wait(order, origin, period)
+            if waiting is not None:
+                return await self._save(order.transaction_id, status, [waiting], **clock, expect=status)
         origin_status = await self._origin_status(order)
         if origin_status == OriginBridgeStatus.REQUESTED:  # our proof was disputed
             gate = _gate("origin_status", False, "REQUESTED", "RELAYER_PROVED",
@@ -897,14 +928,9 @@ class Relayer:
                                     expect=status, rollback=True)
         if origin_status == OriginBridgeStatus.RELAYER_CLAIMED:
             return await self._claimed(order, events, status)
-        period = await origin.dispute_period()
-        now = origin.chain_time or 0
-        ready_at = (order.proof_time or 0) + period + 1  # strictly more than the period
-        if now < ready_at:
-            self.wake_at_time(origin.chain_id, ready_at, order.transaction_id)
-            gate = _gate("dispute_period", False, f"{now - (order.proof_time or 0)} s", f"> {period} s",
-                         f"dispute period: {ready_at - now} s to go (chain time)")
-            return await self._save(order.transaction_id, status, [gate], **clock, expect=status)
+        waiting = self._dispute_wait(order, origin, await origin.dispute_period())
+        if waiting is not None:
+            return await self._save(order.transaction_id, status, [waiting], **clock, expect=status)
         try:
             await origin.rpc.call(origin.bridge, calls.encode_can_claim(order.transaction_id, self.relayer))
         except ExecutionReverted as exc:  # canClaim reverts instead of returning false
@@ -913,6 +939,16 @@ class Relayer:
         gate = _gate("can_claim", True, "true", "true", f"dispute period over ({period} s); canClaim true")
         return await self._submit(order, origin, "claim", calls.encode_claim(order.request, self.relayer), 0,
                                   status, OrderStatus.ClaimPending, [gate], "claim_tx_hash")
+
+    def _dispute_wait(self, order: BridgeOrder, origin: LiveChain, period: int) -> Gate | None:
+        """The failing dispute-period gate (and a wake-up at its end), or None once the period is over."""
+        now = origin.chain_time or 0
+        ready_at = (order.proof_time or 0) + period + 1  # strictly more than the period
+        if now >= ready_at:
+            return None
+        self.wake_at_time(origin.chain_id, ready_at, order.transaction_id)
+        return _gate("dispute_period", False, f"{now - (order.proof_time or 0)} s", f"> {period} s",
+                     f"dispute period: {ready_at - now} s to go (chain time)")
 
     async def _claimed(self, order: BridgeOrder, events: list[OrderEvent], status: OrderStatus) -> StepResult:
         clock = self._clock(order.origin_chain_id)

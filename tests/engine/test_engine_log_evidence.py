@@ -1,0 +1,66 @@
+"""Our own bridge logs as evidence, on a real 2-chain devnet: a stored BridgeRelayed (or BridgeProofProvided)
+emitted for us moves the order on without waiting for the submitter's tick to fetch the receipt, and an order
+woken during its dispute period does not ask the chain anything."""
+from __future__ import annotations
+
+from engine.api import Arm
+from engine.chain.submitter import TickReport
+from engine.relayer.statuses import OrderStatus
+from enginekit import engine_config, make_engine, mine, running, status_of, wait_for
+from test_engine_lifecycle import path_of, place
+
+
+async def test_our_logs_move_the_order_when_the_submitter_never_settles(devnet, traffic, tmp_path):
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
+    async with running(engine):
+        ticks = 0
+
+        async def no_tick() -> TickReport:  # the submitters never fetch a receipt: only the logs can tell
+            nonlocal ticks
+            ticks += 1
+            return TickReport()
+
+        for chain in engine.chains.values():
+            chain.submitter.tick = no_tick
+        await engine.execute(Arm())
+        order = await place(traffic, "USDC")
+        await wait_for(lambda: (status_of(engine, order.transaction_id) or 0) >= OrderStatus.ProvePosted, 40,
+                       "ProvePosted", tick=lambda: mine(devnet))
+        assert ticks > 0  # the upkeep ran, and settled nothing
+        path = await path_of(engine, order.transaction_id)
+        assert path[path.index(OrderStatus.RelayStarted):][:4] == [
+            OrderStatus.RelayStarted, OrderStatus.RelayCompleted, OrderStatus.ProvePosting, OrderStatus.ProvePosted]
+        detail = await engine.order_detail(order.transaction_id)
+        relay = {t.tx_hash for t in detail.transactions if t.purpose == "relay"}
+        prove = {t.tx_hash for t in detail.transactions if t.purpose == "prove"}
+        assert detail.order.relay_tx_hash in relay and detail.order.prove_tx_hash in prove
+        # the submitter's own rows still wait for their receipts: the order did not need them
+        assert {t.state for t in detail.transactions} <= {"sent", "signed"}
+
+
+async def test_an_order_woken_in_its_dispute_period_asks_the_chain_nothing(devnet, traffic, tmp_path):
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
+    async with running(engine):
+        await engine.execute(Arm())
+        order = await place(traffic, "USDC")
+        await wait_for(lambda: status_of(engine, order.transaction_id) == OrderStatus.ProvePosted, 40,
+                       "ProvePosted", tick=lambda: mine(devnet))
+        asked = 0
+        origin_status = engine.relayer._origin_status
+
+        async def counted(o):
+            nonlocal asked
+            asked += 1
+            return await origin_status(o)
+
+        engine.relayer._origin_status = counted
+        for _ in range(5):
+            result = await engine.relayer.advance(order.transaction_id)
+            assert result.status == OrderStatus.ProvePosted and not result.changed
+            assert "dispute period" in result.text
+        assert asked == 0
+        # once the period is over (chain time), the chain is asked and the claim goes out
+        mine(devnet, seconds=devnet.settings.dispute_period + 5)
+        await wait_for(lambda: (status_of(engine, order.transaction_id) or 0) >= OrderStatus.ClaimPending, 40,
+                       "the claim", tick=lambda: mine(devnet))
+        assert asked >= 1
