@@ -285,6 +285,11 @@ class TransactionSubmitter:
         # a gas balance read before that may predate the spend (see _persist_new)
         self._settlements = 0
         self._broadcast_marks: dict[int, datetime] = {}  # row id -> sent at, written with the next tick
+        # the statements of every allocation, built once (building one costs more than running it on SQLite)
+        self._highest_nonce = select(func.max(OutboundTx.nonce)).where(*self._mine())
+        # the four columns only: loading whole rows (raw bytes and calldata) costs more than the sum
+        self._live_costs = select(OutboundTx.nonce, OutboundTx.value, OutboundTx.gas_limit,
+                                  OutboundTx.max_fee_per_gas).where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))
 
     def __repr__(self) -> str:
         return f"TransactionSubmitter(chain {self.chain_id}, {self.address})"
@@ -392,7 +397,7 @@ class TransactionSubmitter:
                    transaction_id: str | None, on_persist: OnPersist | None, balance: int, settlements: int,
                    pending: int | None) -> OutboundTx:
         nonce_row = self._lock_nonce_row(s, pending)
-        highest = s.scalar(select(func.max(OutboundTx.nonce)).where(*self._mine()))
+        highest = s.scalar(self._highest_nonce)
         nonce = max(nonce_row.next_nonce, -1 if highest is None else highest + 1)
         cost = value + gas_limit * fees.max_fee_per_gas
         reserved = self._reserved(s)
@@ -437,10 +442,7 @@ class TransactionSubmitter:
 
     def _reserved(self, s: Session, *, exclude_nonce: int | None = None) -> int:
         """What our unmined nonces may still spend: per nonce the costliest live attempt."""
-        # the four columns only: loading whole rows (raw bytes and calldata) costs more than the sum
-        rows = s.execute(select(OutboundTx.nonce, OutboundTx.value, OutboundTx.gas_limit,
-                                OutboundTx.max_fee_per_gas)
-                         .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))).all()
+        rows = s.execute(self._live_costs).all()
         per_nonce: dict[int, int] = {}
         for nonce, value, gas_limit, max_fee in rows:
             if nonce != exclude_nonce:
@@ -805,7 +807,7 @@ class TransactionSubmitter:
             def reconcile(s: Session) -> list[OutboundTx]:
                 fillers: list[OutboundTx] = []
                 row = self._lock_nonce_row(s, pending)
-                highest = s.scalar(select(func.max(OutboundTx.nonce)).where(*self._mine()))
+                highest = s.scalar(self._highest_nonce)
                 if highest is not None and highest + 1 > row.next_nonce:
                     row.next_nonce = highest + 1
                 for nonce in range(pending, row.next_nonce):

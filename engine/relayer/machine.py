@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import partial
 from fractions import Fraction
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.chain.live import LiveChain
@@ -79,6 +79,10 @@ MAX_STEPS_PER_WAKE = 12  # one wake-up walks an order through every step that is
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
 _REQUESTED_TOPIC0 = "0x" + BRIDGE_REQUESTED.topic0.hex()
+# built once: asked inside every write that stores a relay
+_REQUEST_STORED = select(ChainLog.id).where(
+    ChainLog.transaction_id == bindparam("txid"), ChainLog.chain_id == bindparam("on_chain"),
+    ChainLog.topic0 == _REQUESTED_TOPIC0).limit(1)
 
 
 class _Conflict(Exception):
@@ -350,9 +354,8 @@ class Relayer:
             order = session.get(BridgeOrder, txid, with_for_update=True)
             if order is None or order.status != int(expect):
                 raise _Conflict(f"order {txid} is no longer {expect.name}")
-            if origin_log_of is not None and session.scalar(select(ChainLog.id).where(
-                    ChainLog.transaction_id == txid, ChainLog.chain_id == origin_log_of,
-                    ChainLog.topic0 == _REQUESTED_TOPIC0).limit(1)) is None:
+            if origin_log_of is not None and session.scalar(
+                    _REQUEST_STORED, {"txid": txid, "on_chain": origin_log_of}) is None:
                 raise _Conflict(f"order {txid}: its BridgeRequested is no longer stored")
             for step_status, step_reasons in (before() if before is not None else []):
                 record(session, order, step_status, step_reasons, chain_id=chain_id, chain_time=chain_time)

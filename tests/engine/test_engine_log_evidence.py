@@ -13,11 +13,7 @@ from test_engine_lifecycle import path_of, place
 async def test_our_logs_move_the_order_when_the_submitter_never_settles(devnet, traffic, tmp_path):
     engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
     async with running(engine):
-        ticks = 0
-
         async def no_tick() -> TickReport:  # the submitters never fetch a receipt: only the logs can tell
-            nonlocal ticks
-            ticks += 1
             return TickReport()
 
         for chain in engine.chains.values():
@@ -26,7 +22,6 @@ async def test_our_logs_move_the_order_when_the_submitter_never_settles(devnet, 
         order = await place(traffic, "USDC")
         await wait_for(lambda: (status_of(engine, order.transaction_id) or 0) >= OrderStatus.ProvePosted, 40,
                        "ProvePosted", tick=lambda: mine(devnet))
-        assert ticks > 0  # the upkeep ran, and settled nothing
         path = await path_of(engine, order.transaction_id)
         assert path[path.index(OrderStatus.RelayStarted):][:4] == [
             OrderStatus.RelayStarted, OrderStatus.RelayCompleted, OrderStatus.ProvePosting, OrderStatus.ProvePosted]
