@@ -49,6 +49,13 @@ _ORDERS_BY_ID = select(BridgeOrder).where(BridgeOrder.transaction_id.in_(bindpar
 _INSERT_TRANSITIONS = insert(OrderTransition.__table__)
 
 
+# the columns an OrderEvent needs (not whole rows), in chain order; built once: read at every wake of an order
+_EVENTS_OF_ORDER = (select(ChainLog.chain_id, ChainLog.topics, ChainLog.data, ChainLog.block_number,
+                           ChainLog.block_hash, ChainLog.tx_hash)
+                    .where(ChainLog.transaction_id == bindparam("txid"))
+                    .order_by(ChainLog.chain_id, ChainLog.block_number, ChainLog.log_index))
+
+
 def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[str]:
     """Create a Seen order for every new BridgeRequested (dedupe by transactionId), in the watcher's
     storing transaction. A request seen again in another block (re-included after a reorg) moves the
@@ -153,9 +160,7 @@ class OrderEvent:
 def order_events(session: Session, transaction_id: str) -> list[OrderEvent]:
     """Every stored bridge event of an order, on any chain, in chain order. Logs that do not decode
     were dead-lettered when stored and are skipped here."""
-    rows = session.scalars(
-        select(ChainLog).where(ChainLog.transaction_id == transaction_id)
-        .order_by(ChainLog.chain_id, ChainLog.block_number, ChainLog.log_index)).all()
+    rows = session.execute(_EVENTS_OF_ORDER, {"txid": transaction_id}).all()
     out = []
     for r in rows:
         try:
