@@ -285,6 +285,9 @@ class TransactionSubmitter:
         # a gas balance read before that may predate the spend (see _persist_new)
         self._settlements = 0
         self._broadcast_marks: dict[int, datetime] = {}  # row id -> sent at, written with the next tick
+        # first sends in flight: a tick meanwhile must not send the same bytes again (on an automining
+        # node the first one is already mined, and the second is answered "nonce too low")
+        self._sending: set[int] = set()
         # the statements of every allocation, built once (building one costs more than running it on SQLite)
         self._highest_nonce = select(func.max(OutboundTx.nonce)).where(*self._mine())
         # the four columns only: loading whole rows (raw bytes and calldata) costs more than the sum
@@ -476,6 +479,14 @@ class TransactionSubmitter:
             row = await self.db.run_read(lambda s: s.get(OutboundTx, row_id))
         if row is None or row.state not in LIVE_STATES:
             return
+        self._sending.add(row_id)
+        try:
+            await self._send_and_record(row, report, first=stored is not None)
+        finally:
+            self._sending.discard(row_id)
+
+    async def _send_and_record(self, row: OutboundTx, report: TickReport | None, *, first: bool) -> None:
+        row_id = row.id
         try:
             await self.rpc.send_raw_transaction(row.raw_tx)
         except AlreadyKnown:
@@ -508,7 +519,7 @@ class TransactionSubmitter:
                       row.attempt, exc)
             await self._set_error(row_id, str(exc))
             return
-        if stored is not None:
+        if first:
             # A first send is recorded with the tick's next write, not a write of its own: if the mark is
             # lost in a crash the stored bytes are only sent again, which the node answers "already known".
             self._broadcast_marks[row_id] = _now()
@@ -604,6 +615,8 @@ class TransactionSubmitter:
         for nonce, attempts in sorted(by_nonce.items()):
             newest: OutboundTx | None = max(attempts, key=lambda r: r.attempt)
             for r in attempts:
+                if r.id in self._sending:
+                    continue
                 if (r.state == "signed" and r.id not in self._broadcast_marks) or rebroadcast_all:
                     report.rebroadcast.append(r.tx_hash)
                     await self._broadcast(r.id, report)

@@ -225,3 +225,27 @@ async def test_ensure_approval_approves_max_once(db, signer, make_submitter, anv
     assert await sub.allowance(token, spender) == UINT256_MAX
     assert await sub.ensure_approval(token, spender, 10**30) is None
     assert len(await _rows(db, signer)) == 1
+
+
+async def test_a_tick_during_the_first_send_does_not_send_the_same_bytes_again(db, signer, make_submitter):
+    sub = make_submitter(signer)
+    send = sub.rpc.send_raw_transaction
+    sends: list[bytes] = []
+    release = asyncio.Event()
+
+    async def slow_send(raw):  # the first send is held on the way to the node while a tick runs
+        sends.append(bytes(raw))
+        if len(sends) == 1:
+            await release.wait()
+        return await send(raw)
+
+    sub.rpc.send_raw_transaction = slow_send
+    submitting = asyncio.create_task(sub.submit(PEER, b"", 1, purpose="relay"))
+    while not sends:
+        await asyncio.sleep(0.01)
+    report = await sub.tick()
+    assert report.rebroadcast == [] and len(sends) == 1
+    release.set()
+    ref = await submitting
+    (outcome,) = await settle(sub, [ref])
+    assert outcome.status is TxStatus.MINED and len(sends) == 1
