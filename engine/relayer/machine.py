@@ -878,16 +878,15 @@ class Relayer:
         origin = self.chains[order.origin_chain_id]
         clock = self._clock(origin.chain_id)
         logged = self._our_log(order, events, BRIDGE_PROOF_PROVIDED, origin.chain_id)
+        proof = None
         if logged is not None:  # our proof's log is stored: the prove mined, maybe before our tick saw it
-            proof = calls.decode_proof_details(await origin.rpc.call(
-                origin.bridge, calls.encode_bridge_proofs(order.transaction_id)))
+            proof = await self._proof_of(order, origin)
             if proof.relayer == self.relayer:
                 return await self._proved(order, origin, proof, logged.tx_hash, logged.block_number)
         outcome = await self._settled_outcome(order, "prove", origin, status)
         if isinstance(outcome, StepResult):
             return outcome
-        proof = calls.decode_proof_details(await origin.rpc.call(
-            origin.bridge, calls.encode_bridge_proofs(order.transaction_id)))
+        proof = proof or await self._proof_of(order, origin)
         if proof.relayer == self.relayer:
             return await self._proved(order, origin, proof, outcome.tx_hash, outcome.block_number)
         what = "mined but no proof of ours is recorded" if outcome.ok else (
@@ -899,6 +898,10 @@ class Relayer:
         self.on_event("warning", f"{_short(order.transaction_id)} {gate.text}")
         return await self._save(order.transaction_id, OrderStatus.RelayCompleted, [gate], **clock, expect=status,
                                 rollback=True, failures=failures)
+
+    async def _proof_of(self, order: BridgeOrder, origin: LiveChain):
+        return calls.decode_proof_details(await origin.rpc.call(
+            origin.bridge, calls.encode_bridge_proofs(order.transaction_id)))
 
     async def _proved(self, order: BridgeOrder, origin: LiveChain, proof, tx_hash: str,
                       block_number: int | None) -> StepResult:
