@@ -106,6 +106,11 @@ EventListener = Callable[[str, str], None]  # (level, text)
 HaltCheck = Callable[[int, str, Route], "str | None"]  # (dest chain, dest token, route) -> halt reason
 
 
+# Statuses entered by sending a transaction: what moves the order on (its log, the settled receipt)
+# cannot be known in the same wake, and either one wakes the order again.
+_SENT = frozenset({OrderStatus.RelayStarted, OrderStatus.ProvePosting, OrderStatus.ClaimPending})
+
+
 def _gate(name: str, passed: bool, value: str, threshold: str, text: str) -> Gate:
     return Gate(name, passed, value, threshold, text)
 
@@ -248,7 +253,7 @@ class Relayer:
                 for _ in range(MAX_STEPS_PER_WAKE):
                     step = await self._step(order, events, manual_relay)
                     result = StepResult(step.status, result.changed or step.changed, step.text)
-                    if not step.changed or step.status.is_terminal:
+                    if not step.changed or step.status.is_terminal or step.status in _SENT:
                         break
                     order = step.order or await self._load(transaction_id)
                     if order is None:
