@@ -67,7 +67,17 @@ from engine.inventory.limits import (
     route_enabled_gate,
 )
 from engine.relayer.fees import fee_breakdown
-from engine.relayer.orders import OrderEvent, order_events, record, record_rollback, summary
+from engine.relayer.orders import (
+    OrderEvent,
+    Step,
+    move_order,
+    order_events,
+    order_status,
+    read_order,
+    record,
+    record_rollback,
+    summary,
+)
 from engine.relayer.statuses import COMMITTED_STATUSES, PENDING_IN_STATUSES, OrderStatus, OriginBridgeStatus
 from engine.store import BridgeOrder, ChainLog, Database, OrderTransition, OutboundTx
 from engine.units import format_units
@@ -265,7 +275,7 @@ class Relayer:
                 self._order_locks.pop(transaction_id, None)
 
     async def _load(self, transaction_id: str) -> BridgeOrder | None:
-        return await self.db.run_read(lambda s: s.get(BridgeOrder, transaction_id))
+        return await self.db.run_read(partial(read_order, transaction_id=transaction_id))
 
     async def _step(self, order: BridgeOrder, events: list[OrderEvent], manual_relay: bool) -> StepResult:
         txid = order.transaction_id
@@ -308,23 +318,23 @@ class Relayer:
         if staying and self._stay_keys.get(txid) == stay_key:
             return StepResult(expect, False, text)
 
+        if failures is not None:
+            fields["failures"] = failures
+        elif to_status != expect and not rollback:
+            fields["failures"] = 0
+        # staying for the same reason (the stored one) writes nothing either
+        same_reason_writes_nothing = to_status == expect and failures is None and len(fields) == 0
+
         def write(s: Session) -> StepResult | BridgeOrder:
-            order = s.get(BridgeOrder, txid, with_for_update=True)
-            if order is None or order.status != int(expect):
-                current = OrderStatus(order.status) if order is not None else expect
-                return StepResult(current, order is not None and order.status != int(expect), "moved meanwhile")
-            if to_status == expect and order.last_reason == text and failures is None and not fields:
-                return StepResult(expect, False, text)
-            (record_rollback if rollback else record)(s, order, to_status, reasons, chain_id=chain_id,
-                                                      chain_time=chain_time, tx_hash=tx_hash)
-            if failures is not None:
-                order.failures = failures
-            elif to_status != expect and not rollback:
-                order.failures = 0
-            for key, value in fields.items():
-                setattr(order, key, value)
-            s.flush()
-            return _detached(order)
+            moved = move_order(s, txid, expect, [Step(to_status, reasons, tx_hash)], chain_id=chain_id,
+                               chain_time=chain_time, rollback=rollback, fields=fields,
+                               new_reason_only=same_reason_writes_nothing)
+            if moved is not None:
+                return moved
+            current = order_status(s, txid)
+            if current is None or current == expect:  # gone (cannot happen), or staying for the same reason
+                return StepResult(expect, False, text if current is not None else "moved meanwhile")
+            return StepResult(current, True, "moved meanwhile")
 
         snapshot = await self.db.run_write(write)
         if isinstance(snapshot, StepResult):
@@ -356,21 +366,18 @@ class Relayer:
         captured: list[BridgeOrder] = []
 
         def hook(session: Session, row: OutboundTx) -> None:
-            order = session.get(BridgeOrder, txid, with_for_update=True)
-            if order is None or order.status != int(expect):
-                raise _Conflict(f"order {txid} is no longer {expect.name}")
             if origin_log_of is not None and session.scalar(
                     _REQUEST_STORED, {"txid": txid, "on_chain": origin_log_of}) is None:
                 raise _Conflict(f"order {txid}: its BridgeRequested is no longer stored")
-            for step_status, step_reasons in (before() if before is not None else []):
-                record(session, order, step_status, step_reasons, chain_id=chain_id, chain_time=chain_time)
-            record(session, order, to_status, [*reasons, _gate("submit", True, row.tx_hash, "",
-                                                               f"{row.purpose} signed: nonce {row.nonce} {row.tx_hash}")],
-                   chain_id=chain_id, chain_time=chain_time, tx_hash=row.tx_hash)
-            if tx_field:
-                setattr(order, tx_field, row.tx_hash)
-            session.flush()
-            captured.append(_detached(order))
+            steps = [Step(step_status, step_reasons) for step_status, step_reasons in (before() if before else [])]
+            steps.append(Step(to_status, [*reasons, _gate("submit", True, row.tx_hash, "",
+                                                          f"{row.purpose} signed: nonce {row.nonce} {row.tx_hash}")],
+                              row.tx_hash))
+            moved = move_order(session, txid, expect, steps, chain_id=chain_id, chain_time=chain_time,
+                               fields={tx_field: row.tx_hash} if tx_field else None)
+            if moved is None:
+                raise _Conflict(f"order {txid} is no longer {expect.name}")
+            captured.append(moved)
 
         return hook, captured
 
@@ -1036,7 +1043,7 @@ class Relayer:
 
 
 def _order_and_events(s: Session, *, transaction_id: str) -> tuple[BridgeOrder | None, list[OrderEvent]]:
-    order = s.get(BridgeOrder, transaction_id)
+    order = read_order(s, transaction_id)
     return (order, order_events(s, transaction_id)) if order is not None else (None, [])
 
 

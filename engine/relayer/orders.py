@@ -7,12 +7,12 @@ status and the reasons for it are never apart.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Update, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.chain.watcher import WatchedLog
@@ -113,6 +113,88 @@ def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[str]:
             created.append(row["transaction_id"])
         session.connection().execute(_INSERT_TRANSITIONS, transitions)
     return created
+
+
+class Step(NamedTuple):
+    """One status change of a move: where to, why, and the transaction it records (if any)."""
+
+    to_status: OrderStatus
+    reasons: Sequence[Gate]
+    tx_hash: str | None = None
+
+
+_ORDER_TABLE = BridgeOrder.__table__
+_ORDER_KEYS = tuple(c.key for c in _ORDER_TABLE.columns)
+# built once: every wake of an order reads it, every decision moves it
+_ORDER_BY_ID = select(_ORDER_TABLE).where(_ORDER_TABLE.c.transaction_id == bindparam("txid"))
+_STATUS_BY_ID = select(_ORDER_TABLE.c.status).where(_ORDER_TABLE.c.transaction_id == bindparam("txid"))
+_MOVES: dict[tuple[tuple[str, ...], bool], Update] = {}
+
+
+def plain_order(row: Mapping[str, Any]) -> BridgeOrder:
+    """A BridgeOrder outside any session, from a row's columns: safe to hand out once the session closes."""
+    order = BridgeOrder()
+    for key in _ORDER_KEYS:
+        setattr(order, key, row[key])
+    return order
+
+
+def read_order(session: Session, transaction_id: str) -> BridgeOrder | None:
+    row = session.connection().execute(_ORDER_BY_ID, {"txid": transaction_id}).mappings().first()
+    return plain_order(row) if row is not None else None
+
+
+def _move_statement(fields: tuple[str, ...], new_reason_only: bool) -> Update:
+    """UPDATE ... WHERE the order is still in the expected status, RETURNING the row (built once per shape).
+    Bound names differ from the column names: SQLAlchemy reserves those in a statement that sets them."""
+    key = (fields, new_reason_only)
+    statement = _MOVES.get(key)
+    if statement is None:
+        c = _ORDER_TABLE.c
+        where = [c.transaction_id == bindparam("txid"), c.status == bindparam("expect")]
+        if new_reason_only:
+            where.append(or_(c.last_reason.is_(None), c.last_reason != bindparam("new_reason")))
+        statement = _MOVES[key] = (
+            update(_ORDER_TABLE).where(*where)
+            .values(status=bindparam("new_status"), last_reason=bindparam("new_reason"),
+                    updated_at=bindparam("new_updated_at"), **{f: bindparam("set_" + f) for f in fields})
+            .returning(*_ORDER_TABLE.columns))
+    return statement
+
+
+def move_order(session: Session, transaction_id: str, expect: OrderStatus, steps: Sequence[Step], *,
+               chain_id: int, chain_time: int, rollback: bool = False, fields: Mapping[str, Any] | None = None,
+               new_reason_only: bool = False) -> BridgeOrder | None:
+    """Record `steps`, in order, for an order that is still in `expect`: one guarded UPDATE of the order
+    (its last step's status and reason, plus `fields`) and one trace entry per step, in the caller's
+    transaction. Each step is checked against the state machine first (`rollback`: a single step back).
+    Returns the order as stored after the move, or None when it is not in `expect` any more (or, with
+    `new_reason_only`, already stays there for the same reason): nothing was written then."""
+    fields = dict(fields or {})
+    now = datetime.now(UTC)
+    current = expect
+    transitions = []
+    for step in steps:
+        (check_rollback if rollback else check_transition)(current, step.to_status)
+        transitions.append(dict(
+            transaction_id=transaction_id, from_status=int(current), to_status=int(step.to_status),
+            chain_id=chain_id, chain_time=chain_time, wall_time=now,
+            reasons=[gate_to_json(g) for g in step.reasons], tx_hash=step.tx_hash))
+        current = step.to_status
+    connection = session.connection()
+    row = connection.execute(_move_statement(tuple(sorted(fields)), new_reason_only), {
+        "txid": transaction_id, "expect": int(expect), "new_status": int(current),
+        "new_reason": summary(steps[-1].reasons)[:2000], "new_updated_at": now,
+        **{"set_" + key: value for key, value in fields.items()}}).mappings().first()
+    if row is None:
+        return None
+    connection.execute(_INSERT_TRANSITIONS, transitions)
+    return plain_order(row)
+
+
+def order_status(session: Session, transaction_id: str) -> OrderStatus | None:
+    status = session.connection().execute(_STATUS_BY_ID, {"txid": transaction_id}).scalar()
+    return OrderStatus(status) if status is not None else None
 
 
 def _write(session: Session, order: BridgeOrder, to_status: OrderStatus, reasons: Sequence[Gate], *,
