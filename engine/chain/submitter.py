@@ -48,7 +48,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from engine.chain.fees import FeePolicy, Fees
@@ -79,6 +79,9 @@ FEES_MAX_AGE_SECONDS = 1.0
 # runs inside the write that stores the signed attempt (Database.run_write): a plain function, no awaits
 OnPersist = Callable[[Session, OutboundTx], None]
 # Rejections that may pass later (fees, pool, a nonce gap being filled, an earlier attempt in the pool).
+# a signed attempt stored with one statement built once (not an ORM flush); its id comes back from the insert
+_INSERT_ATTEMPT = insert(OutboundTx.__table__).returning(OutboundTx.__table__.c.id)
+_ATTEMPT_KEYS = tuple(c.key for c in OutboundTx.__table__.columns if c.key != "id")
 _RETRYABLE_REJECTIONS = (FeeTooLow, PoolFull, NonceTooHigh, ReplacementUnderpriced)
 
 
@@ -290,6 +293,9 @@ class TransactionSubmitter:
         self._sending: set[int] = set()
         # the statements of every allocation, built once (building one costs more than running it on SQLite)
         self._highest_nonce = select(func.max(OutboundTx.nonce)).where(*self._mine())
+        nonce_key = (SignerNonce.chain_id == bindparam("of_chain"), SignerNonce.signer == bindparam("of_signer"))
+        self._next_nonce = select(SignerNonce.next_nonce).where(*nonce_key).with_for_update()
+        self._move_next_nonce = update(SignerNonce).where(*nonce_key).values(next_nonce=bindparam("new_next"))
         # the four columns only: loading whole rows (raw bytes and calldata) costs more than the sum
         self._live_costs = select(OutboundTx.nonce, OutboundTx.value, OutboundTx.gas_limit,
                                   OutboundTx.max_fee_per_gas).where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))
@@ -399,9 +405,9 @@ class TransactionSubmitter:
     def _store_new(self, s: Session, *, to: str, data: bytes, value: int, gas_limit: int, fees: Fees, purpose: str,
                    transaction_id: str | None, on_persist: OnPersist | None, balance: int, settlements: int,
                    pending: int | None) -> OutboundTx:
-        nonce_row = self._lock_nonce_row(s, pending)
+        next_nonce = self._locked_next_nonce(s, pending)
         highest = s.scalar(self._highest_nonce)
-        nonce = max(nonce_row.next_nonce, -1 if highest is None else highest + 1)
+        nonce = max(next_nonce, -1 if highest is None else highest + 1)
         cost = value + gas_limit * fees.max_fee_per_gas
         reserved = self._reserved(s)
         if settlements != self._settlements:
@@ -411,9 +417,8 @@ class TransactionSubmitter:
             raise InsufficientGasBalance(self.chain_id, self.address, cost, balance, reserved)
         row = self._sign(nonce, 0, to=to, data=data, value=value, gas_limit=gas_limit, fees=fees,
                          purpose=purpose, transaction_id=transaction_id)
-        s.add(row)
-        nonce_row.next_nonce = nonce + 1
-        s.flush()
+        row.id = s.connection().execute(_INSERT_ATTEMPT, {key: getattr(row, key) for key in _ATTEMPT_KEYS}).scalar_one()
+        self._set_next_nonce(s, nonce + 1)
         if on_persist is not None:
             on_persist(s, row)
         return row
@@ -421,27 +426,32 @@ class TransactionSubmitter:
     def _mine(self) -> tuple[Any, ...]:
         return (OutboundTx.chain_id == self.chain_id, OutboundTx.signer == self.signer)
 
-    def _lock_nonce_row(self, s: Session, pending: int | None) -> SignerNonce:
-        """The signer_nonce row, locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already is).
-        Created from the chain's pending count on first use; moved up to it until a sync is committed.
-        `pending`: the chain's pending count, read by the caller before the transaction whenever the
-        nonce is not synced yet."""
-        key = (self.chain_id, self.signer)
-        row = s.get(SignerNonce, key, with_for_update=True)
-        if row is None or not self._nonce_synced:
-            if pending is None:
-                raise RuntimeError("the chain's pending nonce was not read before an unsynced allocation")
-            if row is None:
-                insert_ignore(s, SignerNonce, [{"chain_id": self.chain_id, "signer": self.signer,
-                                                "next_nonce": pending}])
-                row = s.get(SignerNonce, key, with_for_update=True, populate_existing=True)
-                assert row is not None
-            if pending > row.next_nonce:
-                log.warning("chain %s: %s: chain pending nonce %d is ahead of stored next nonce %d "
-                            "(transactions sent outside this engine?); moving forward",
-                            self.chain_id, self.address, pending, row.next_nonce)
-                row.next_nonce = pending
-        return row
+    def _locked_next_nonce(self, s: Session, pending: int | None) -> int:
+        """The next nonce to allocate, its signer_nonce row locked (FOR UPDATE on PostgreSQL; SQLite's
+        BEGIN IMMEDIATE already is). The row is created from the chain's pending count on first use, and
+        the value moved up to it until a sync is committed; the caller writes what it allocates with
+        `_set_next_nonce`. `pending`: the chain's pending count, read by the caller before the transaction
+        whenever the nonce is not synced yet."""
+        connection = s.connection()
+        key = {"of_chain": self.chain_id, "of_signer": self.signer}
+        stored = connection.execute(self._next_nonce, key).scalar()
+        if stored is not None and self._nonce_synced:
+            return stored
+        if pending is None:
+            raise RuntimeError("the chain's pending nonce was not read before an unsynced allocation")
+        if stored is None:
+            insert_ignore(s, SignerNonce, [{"chain_id": self.chain_id, "signer": self.signer, "next_nonce": pending}])
+            stored = connection.execute(self._next_nonce, key).scalar_one()
+        if pending > stored:
+            log.warning("chain %s: %s: chain pending nonce %d is ahead of stored next nonce %d "
+                        "(transactions sent outside this engine?); moving forward",
+                        self.chain_id, self.address, pending, stored)
+            return pending
+        return stored
+
+    def _set_next_nonce(self, s: Session, value: int) -> None:
+        s.connection().execute(self._move_next_nonce, {"of_chain": self.chain_id, "of_signer": self.signer,
+                                                       "new_next": value})
 
     def _reserved(self, s: Session, *, exclude_nonce: int | None = None) -> int:
         """What our unmined nonces may still spend: per nonce the costliest live attempt."""
@@ -759,8 +769,7 @@ class TransactionSubmitter:
         pending = await self.rpc.get_transaction_count(self.address, "pending")
 
         def skip(s: Session) -> None:  # never hand the nonce out again
-            row = self._lock_nonce_row(s, pending)
-            row.next_nonce = max(row.next_nonce, nonce + 1)
+            self._set_next_nonce(s, max(self._locked_next_nonce(s, pending), nonce + 1))
 
         await self.db.run_write(skip)
         self._nonce_synced = True
@@ -819,11 +828,10 @@ class TransactionSubmitter:
 
             def reconcile(s: Session) -> list[OutboundTx]:
                 fillers: list[OutboundTx] = []
-                row = self._lock_nonce_row(s, pending)
                 highest = s.scalar(self._highest_nonce)
-                if highest is not None and highest + 1 > row.next_nonce:
-                    row.next_nonce = highest + 1
-                for nonce in range(pending, row.next_nonce):
+                next_nonce = max(self._locked_next_nonce(s, pending), -1 if highest is None else highest + 1)
+                self._set_next_nonce(s, next_nonce)
+                for nonce in range(pending, next_nonce):
                     rows = self._nonce_rows(s, nonce)
                     if not any(r.state in LIVE_STATES + ("mined",) or r.receipt_status is not None for r in rows):
                         fillers.append(self._make_filler(s, nonce, rows, fees))
