@@ -608,6 +608,7 @@ class ChainRpc:
         self._closed = False
         # WebSocket wake-ups
         self._head_event = asyncio.Event()
+        self._announced: BlockHeader | None = None  # the newest header of the newHeads stream, not yet taken
         self._ws_task: asyncio.Task[None] | None = None
         self.ws_connected = False
         # counters (cheap observability)
@@ -957,6 +958,13 @@ class ChainRpc:
         self._head_event.clear()
         return True
 
+    def take_announced_head(self) -> BlockHeader | None:
+        """The newest header the newHeads stream announced since the last call (None: none, or no stream).
+        It comes from the WebSocket node: a watcher reads it by hash, so an HTTP node that lags behind
+        answers "unknown block" rather than an empty list."""
+        header, self._announced = self._announced, None
+        return header
+
     async def _ws_listener(self) -> None:
         backoff = 0.5
         while not self._closed:
@@ -969,7 +977,8 @@ class ChainRpc:
                 self.ws_connected = True
                 backoff = 0.5
                 self._head_event.set()
-                async for _ in w3.socket.process_subscriptions():
+                async for message in w3.socket.process_subscriptions():
+                    self._announced = _announced_header(message) or self._announced
                     self._head_event.set()
                 log.info("chain %s: newHeads stream ended [%s]", self.expected_chain_id, self.ws_endpoint)
             except asyncio.CancelledError:
@@ -1002,6 +1011,39 @@ class ChainRpc:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+
+
+def _announced_header(message: Any) -> BlockHeader | None:
+    """The header of a newHeads notification as web3 formats it (ints and HexBytes), or None when it
+    lacks what a header needs: the notification is a wake-up either way."""
+    try:
+        raw = message["result"]
+        base_fee = raw.get("baseFeePerGas")
+        header = BlockHeader(_int(raw["number"]), _hash32(raw["hash"]), _hash32(raw["parentHash"]),
+                             _int(raw["timestamp"]), None if base_fee is None else _int(base_fee))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return header
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.startswith("0x"):
+        return int(value, 16)
+    raise ValueError(f"not a quantity: {value!r}")
+
+
+def _hash32(value: Any) -> bytes:
+    if isinstance(value, str) and value.startswith("0x"):
+        raw = bytes.fromhex(value[2:])
+    elif isinstance(value, (bytes, bytearray)):  # HexBytes too
+        raw = bytes(value)
+    else:
+        raise TypeError(f"not a hash: {type(value).__name__}")
+    if len(raw) != 32:
+        raise ValueError("not a 32-byte hash")
+    return raw
 
 
 # --------------------------------------------------------------------------------------------------

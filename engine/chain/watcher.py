@@ -288,6 +288,19 @@ class ChainWatcher:
         raise _Retry("the chain kept moving under the watcher for 5 rounds")
 
     async def _round(self) -> bool:
+        assert self._cursor is not None
+        announced = self.rpc.take_announced_head()
+        if announced is not None and announced.number == self._cursor.number + 1 \
+                and announced.parent_hash == self._cursor.hash:
+            # the common case: the stream announced the block after the cursor; its logs are read by hash,
+            # with no `latest` read (a node that lacks the block answers an error: then the usual way)
+            self._head = announced
+            try:
+                await self._batch(announced.number, announced.number, announced, by_hash=True)
+                return True
+            except RpcError as exc:
+                log.debug("chain %s: logs of announced #%d by hash: %s; reading the head", self.chain_id,
+                          announced.number, exc)
         head = await self.rpc.get_block("latest")
         if head is None:
             raise RpcError(self.chain_id, "eth_getBlockByNumber", "node returned no latest block", self.rpc.endpoint)
@@ -331,13 +344,20 @@ class ChainWatcher:
             out[n] = h
         return out
 
-    async def _batch(self, start: int, end: int, end_header: BlockHeader | None = None) -> None:
+    async def _batch(self, start: int, end: int, end_header: BlockHeader | None = None, *,
+                     by_hash: bool = False) -> None:
+        """Fetch, check and store the logs of [start, end]. `by_hash`: one block (start == end, its
+        header given), its logs read by the header's hash."""
         assert self._cursor is not None
         cur = self._cursor
         pinned = end_header or await self.rpc.get_block(end)
         if pinned is None:
             raise _Retry(f"block #{end} vanished")
-        raws = await self.rpc.get_logs(self.bridge_address, start, end, [list(BRIDGE_TOPIC0S)])
+        if by_hash:
+            assert start == end == pinned.number
+            raws = await self.rpc.get_logs_by_block_hash(self.bridge_address, pinned.hash, [list(BRIDGE_TOPIC0S)])
+        else:
+            raws = await self.rpc.get_logs(self.bridge_address, start, end, [list(BRIDGE_TOPIC0S)])
         low = max(start, end - self.window + 1)
         wanted = sorted(set(range(low, end)) | {r.block_number for r in raws if r.block_number < low})
         headers = await self._headers(wanted)

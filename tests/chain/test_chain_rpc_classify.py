@@ -119,3 +119,21 @@ def test_retry_policy_delays_grow_bounded_and_jittered():
         assert all(nominal * 0.5 <= s <= nominal for s in samples)
         assert len(set(samples)) > 1
     assert policy.worst_case_sleep == pytest.approx(0.1 + 0.2 + 0.4 + 0.8 + 1.0)
+
+
+def test_a_newheads_notification_gives_its_header_or_nothing_when_malformed():
+    from hexbytes import HexBytes
+
+    from engine.chain.rpc import BlockHeader, _announced_header
+
+    h, p = "0x" + "ab" * 32, "0x" + "cd" * 32
+    want = BlockHeader(7, bytes.fromhex("ab" * 32), bytes.fromhex("cd" * 32), 1_700_000_000, 10**9)
+    formatted = {"result": {"number": 7, "hash": HexBytes(h), "parentHash": HexBytes(p), "timestamp": 1_700_000_000,
+                            "baseFeePerGas": 10**9}}
+    raw = {"result": {"number": "0x7", "hash": h, "parentHash": p, "timestamp": hex(1_700_000_000),
+                      "baseFeePerGas": hex(10**9)}}
+    assert _announced_header(formatted) == want and _announced_header(raw) == want
+    for broken in ({}, {"result": None}, {"result": {**raw["result"], "hash": 32}},
+                   {"result": {**raw["result"], "hash": "0xabcd"}}, {"result": {**raw["result"], "number": "7"}},
+                   {"result": {k: v for k, v in raw["result"].items() if k != "parentHash"}}):
+        assert _announced_header(broken) is None, broken

@@ -6,6 +6,7 @@ import asyncio
 from eth_abi import encode as abi_encode
 from sqlalchemy import func, select
 
+from engine.chain.rpc import ChainRpc
 from engine.chain.watcher import ChainWatcher, WatchedLog
 from engine.devnet.traffic import TrafficGenerator, load_manifest
 from engine.protocol.events import BRIDGE_REQUESTED
@@ -277,3 +278,101 @@ async def test_failing_callback_is_retried_and_errors_never_kill_the_loop(devnet
         await asyncio.wait_for(task, 5)
     assert len(calls) == 2 and calls[0] == calls[1]  # same logs again, in order
     assert w.last_error is None and w.healthy
+
+
+class RecordingRpc(ChainRpc):
+    """A real ChainRpc that records the reads it makes (method and first parameter)."""
+
+    def __init__(self, *args, fake_announcement=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads: list[tuple[str, object]] = []
+        self.fake_announcement = fake_announcement  # a header the node never had: a WebSocket node ahead of it
+
+    async def request(self, method, params=None, **kwargs):
+        self.reads.append((method, (params or [None])[0]))
+        return await super().request(method, params, **kwargs)
+
+    def take_announced_head(self):
+        fake, self.fake_announcement = self.fake_announcement, None
+        return fake or super().take_announced_head()
+
+
+async def _run_until_requested(ws: dict[int, ChainWatcher], sink: Sink, gen: TrafficGenerator,
+                               rpcs: list[RecordingRpc]):
+    """Run the watchers, place one order once their first rounds are done (the reads recorded from then
+    on), and return it once delivered."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(w.run(stop)) for w in ws.values()]
+    try:
+        for _ in range(200):  # first rounds done: every cursor at its head
+            if all(w.cursor is not None and w.cursor == w.head for w in ws.values()):
+                break
+            await asyncio.sleep(0.025)
+        for rpc in rpcs:
+            rpc.reads.clear()
+        (order,) = await place(gen, 1)
+        for _ in range(200):
+            if order.transaction_id in sink.requested():
+                break
+            await asyncio.sleep(0.025)
+        assert order.transaction_id in sink.requested()
+        return order
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+
+def _recording_watchers(devnet, db, sink: Sink, *, stream: bool = False,
+                        **kwargs) -> tuple[dict[int, ChainWatcher], dict[int, RecordingRpc]]:
+    rpcs, ws = {}, {}
+    for d, start in zip(devnet.deployments, heads(devnet).values()):
+        rpc = rpcs[d.chain_id] = RecordingRpc(d.chain_id, d.rpc_url, ws_url=d.ws_url if stream else None)
+        ws[d.chain_id] = ChainWatcher(d.chain_id, rpc, db, d.bridge, start_block=start + 1, on_logs=sink.on_logs,
+                                      **kwargs)
+    return ws, rpcs
+
+
+async def test_an_announced_block_after_the_cursor_is_read_by_hash_without_a_latest_read(devnet, sqlite_db):
+    gen = TrafficGenerator(load_manifest(devnet.settings.directory), seed=33)
+    sink = Sink()
+    ws, rpcs = _recording_watchers(devnet, sqlite_db, sink, stream=True, poll_interval=30)  # only the stream wakes
+    try:
+        for _ in range(100):  # the streams are up before the order is placed
+            if all(rpc.ws_connected for rpc in rpcs.values()):
+                break
+            await asyncio.gather(*(rpc.wait_for_new_head(0.05) for rpc in rpcs.values()))
+        order = await _run_until_requested(ws, sink, gen, list(rpcs.values()))
+    finally:
+        for rpc in rpcs.values():
+            await rpc.close()
+    (delivered,) = [w for w in sink.logs if "0x" + w.event.args["transactionId"].hex() == order.transaction_id]
+    reads = rpcs[order.origin_chain_id].reads
+    by_hash = [p["blockHash"] for m, p in reads if m == "eth_getLogs" and "blockHash" in p]
+    assert "0x" + bytes(delivered.raw.block_hash).hex() in by_hash, reads
+    assert ("eth_getBlockByNumber", "latest") not in reads, reads
+    assert sink.requested().count(order.transaction_id) == 1
+
+
+async def test_an_announced_block_the_node_does_not_know_falls_back_to_the_head(devnet, sqlite_db):
+    from engine.chain.rpc import BlockHeader
+
+    gen = TrafficGenerator(load_manifest(devnet.settings.directory), seed=34)
+    sink = Sink()
+    ws, rpcs = _recording_watchers(devnet, sqlite_db, sink, poll_interval=0.05)
+    chain_id, watcher = next(iter(ws.items()))
+    rpc = rpcs[chain_id]
+    try:
+        await watcher.step()
+        cursor = (watcher.cursor, watcher.cursor_hash)
+        rpc.reads.clear()
+        rpc.fake_announcement = BlockHeader(watcher.cursor + 1, b"\x5a" * 32, watcher.cursor_hash, 1)
+        assert await watcher.step()
+        # asked by hash, answered "unknown block", then the head was read; the fake block was not stored
+        assert [m for m, _ in rpc.reads[:2]] == ["eth_getLogs", "eth_getBlockByNumber"], rpc.reads
+        assert rpc.reads[0][1]["blockHash"] == "0x" + "5a" * 32 and rpc.reads[1][1] == "latest"
+        assert (watcher.cursor, watcher.cursor_hash) == cursor and watcher.last_error is None
+        order = await _run_until_requested(ws, sink, gen, list(rpcs.values()))
+    finally:
+        for r in rpcs.values():
+            await r.close()
+    assert sink.requested().count(order.transaction_id) == 1
