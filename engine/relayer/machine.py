@@ -855,25 +855,36 @@ class Relayer:
             return await self._save(order.transaction_id, status, [_gate(
                 "relay", True, found, "", f"our relay found on chain {dest.chain_id}: {found}")],
                 **self._clock(dest.chain_id), expect=status, relay_tx_hash=found)
-        receipt = await dest.rpc.get_transaction_receipt(order.relay_tx_hash)
-        if receipt is None or not self._receipt_relays(receipt, order.transaction_id):
-            if await self._relayed_by(order) == self.relayer:
-                return StepResult(status, False, "relay receipt not served yet")
-            gate = _gate("relay_receipt", False, "vanished", "mined",
-                         f"relay {order.relay_tx_hash[:12]} no longer on chain {dest.chain_id} (reorged)")
-            self.on_event("warning", f"{_short(order.transaction_id)} {gate.text}")
-            return await self._save(order.transaction_id, OrderStatus.CommittedConfirmed, [gate],
-                                    **self._clock(dest.chain_id), expect=status, rollback=True)
+        logged = self._our_log(order, events, BRIDGE_RELAYED, dest.chain_id)
+        if logged is not None and logged.tx_hash == order.relay_tx_hash:
+            # our relay's log, stored from a block the watcher checked is canonical, is its receipt's
+            # evidence (a reorg that removes it rolls the order back): no receipt read
+            relay_block = logged.block_number
+        else:
+            receipt = await dest.rpc.get_transaction_receipt(order.relay_tx_hash)
+            if receipt is None or not self._receipt_relays(receipt, order.transaction_id):
+                return await self._relay_receipt_missing(order, dest, status)
+            relay_block = receipt.block_number
         head = dest.head.number if dest.head is not None else 0
-        observed = confirmations(head, receipt.block_number)
+        observed = confirmations(head, relay_block)
         conf = confirmations_gate(observed, dest.config.confirmations)
         conf = Gate(conf.name, conf.passed, conf.value, conf.threshold, f"relay {conf.text}")
         if not conf.passed:
-            self.wake_at_block(dest.chain_id, receipt.block_number + dest.config.confirmations, order.transaction_id)
+            self.wake_at_block(dest.chain_id, relay_block + dest.config.confirmations, order.transaction_id)
             return await self._save(order.transaction_id, status, [conf], **self._clock(dest.chain_id), expect=status)
         data = calls.encode_prove(order.request, order.relay_tx_hash)
         return await self._submit(order, origin, "prove", data, 0, status, OrderStatus.ProvePosting, [conf],
                                   "prove_tx_hash")
+
+    async def _relay_receipt_missing(self, order: BridgeOrder, dest: LiveChain, status: OrderStatus) -> StepResult:
+        """Our relay's receipt is not served, or does not show our relay: not yet, or reorged away."""
+        if await self._relayed_by(order) == self.relayer:
+            return StepResult(status, False, "relay receipt not served yet")
+        gate = _gate("relay_receipt", False, "vanished", "mined",
+                     f"relay {order.relay_tx_hash[:12]} no longer on chain {dest.chain_id} (reorged)")
+        self.on_event("warning", f"{_short(order.transaction_id)} {gate.text}")
+        return await self._save(order.transaction_id, OrderStatus.CommittedConfirmed, [gate],
+                                **self._clock(dest.chain_id), expect=status, rollback=True)
 
     def _receipt_relays(self, receipt, txid: str) -> bool:
         """The receipt holds a BridgeRelayed of this order by us (our relay really landed)."""
