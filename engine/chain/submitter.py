@@ -27,7 +27,8 @@ re-broadcast; then one ``tick``.
 State of a nonce's attempts: signed/broadcast = live; mined / failed(receipt_status 0) = the winner;
 replaced = lost to another attempt; failed with no receipt = rejected by the node; dropped = never mined.
 
-The private key stays in the eth_account LocalAccount: it is never logged, stored or put in a message.
+The private key stays in the eth_account LocalAccount and the submitter's signing key object: it is never
+logged, stored or put in a message.
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from engine.chain.fees import FeePolicy, Fees
+from engine.chain.signing import Eip1559Signer, Eip1559Tx
 from engine.chain.rpc import (
     AlreadyKnown,
     ChainRpc,
@@ -278,7 +280,7 @@ class TransactionSubmitter:
         self.fees = fee_policy or FeePolicy(rpc)
         self.bump_after_seconds = bump_after_seconds
         self.gas_margin = gas_margin
-        self._account = account
+        self._signing_key = Eip1559Signer(account)
         self.address = to_checksum_address(account.address)
         self.signer = self.address.lower()
         self._nonce_synced = False
@@ -464,18 +466,15 @@ class TransactionSubmitter:
 
     def _sign(self, nonce: int, attempt: int, *, to: str, data: bytes, value: int, gas_limit: int, fees: Fees,
               purpose: str, transaction_id: str | None) -> OutboundTx:
-        tx = {
-            "type": 2, "chainId": self.chain_id, "nonce": nonce, "to": to_checksum_address(to), "value": value,
-            "data": data, "gas": gas_limit, "maxFeePerGas": fees.max_fee_per_gas,
-            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas, "accessList": [],
-        }
-        signed = self._account.sign_transaction(tx)
+        tx = Eip1559Tx(self.chain_id, nonce, fees.max_priority_fee_per_gas, fees.max_fee_per_gas, gas_limit,
+                       bytes.fromhex(to[2:]), value, data)
+        raw_tx, tx_hash = self._signing_key.sign(tx)
         return OutboundTx(
             chain_id=self.chain_id, signer=self.signer, nonce=nonce, attempt=attempt, purpose=purpose,
             transaction_id=transaction_id.lower() if transaction_id else None, to_address=to.lower(), value=value,
             data=data, gas_limit=gas_limit, max_fee_per_gas=fees.max_fee_per_gas,
-            max_priority_fee_per_gas=fees.max_priority_fee_per_gas, raw_tx=bytes(signed.raw_transaction),
-            tx_hash=_hex(signed.hash), state="signed", created_at=_now(),
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas, raw_tx=raw_tx,
+            tx_hash=_hex(tx_hash), state="signed", created_at=_now(),
         )
 
     # ---------------------------------------------------------------- broadcast
