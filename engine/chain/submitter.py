@@ -80,10 +80,10 @@ LIVE_STATES = ("signed", "broadcast")
 FEES_MAX_AGE_SECONDS = 1.0
 # runs inside the write that stores the signed attempt (Database.run_write): a plain function, no awaits
 OnPersist = Callable[[Session, OutboundTx], None]
-# Rejections that may pass later (fees, pool, a nonce gap being filled, an earlier attempt in the pool).
 # a signed attempt stored with one statement built once (not an ORM flush); its id comes back from the insert
 _INSERT_ATTEMPT = insert(OutboundTx.__table__).returning(OutboundTx.__table__.c.id)
 _ATTEMPT_KEYS = tuple(c.key for c in OutboundTx.__table__.columns if c.key != "id")
+# Rejections that may pass later (fees, pool, a nonce gap being filled, an earlier attempt in the pool).
 _RETRYABLE_REJECTIONS = (FeeTooLow, PoolFull, NonceTooHigh, ReplacementUnderpriced)
 
 
