@@ -227,6 +227,14 @@ async def test_malformed_logs_go_to_dead_letter_and_the_chain_continues(devnet, 
         assert (await s.execute(select(func.count()).select_from(DeadLetter))).scalar_one() == 2
 
 
+async def _delivered(sink: Sink, order) -> None:
+    for _ in range(200):
+        if order.transaction_id in sink.requested():
+            return
+        await asyncio.sleep(0.025)
+    assert order.transaction_id in sink.requested()
+
+
 async def test_run_loop_delivers_and_stops(devnet, sqlite_db, make_rpc):
     gen = TrafficGenerator(load_manifest(devnet.settings.directory), seed=31)
     sink = Sink()
@@ -235,11 +243,7 @@ async def test_run_loop_delivers_and_stops(devnet, sqlite_db, make_rpc):
     tasks = [asyncio.create_task(w.run(stop)) for w in ws.values()]
     try:
         (order,) = await place(gen, 1)
-        for _ in range(200):
-            if order.transaction_id in sink.requested():
-                break
-            await asyncio.sleep(0.025)
-        assert order.transaction_id in sink.requested()
+        await _delivered(sink, order)
         for _ in range(80):  # every loop healthy once its round is over (a round may be mid-delivery now)
             if all(w.healthy and w.last_error is None for w in ws.values()):
                 break
@@ -311,11 +315,7 @@ async def _run_until_requested(ws: dict[int, ChainWatcher], sink: Sink, gen: Tra
         for rpc in rpcs:
             rpc.reads.clear()
         (order,) = await place(gen, 1)
-        for _ in range(200):
-            if order.transaction_id in sink.requested():
-                break
-            await asyncio.sleep(0.025)
-        assert order.transaction_id in sink.requested()
+        await _delivered(sink, order)
         return order
     finally:
         stop.set()
