@@ -1027,11 +1027,10 @@ def _announced_header(message: Any) -> BlockHeader | None:
 
 
 def _int(value: Any) -> int:
+    """A quantity as web3 formats it (an int) or as the node sends it (hex)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.startswith("0x"):
-        return int(value, 16)
-    raise ValueError(f"not a quantity: {value!r}")
+    return _int_result(value)
 
 
 def _hash32(value: Any) -> bytes:

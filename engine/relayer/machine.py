@@ -74,8 +74,6 @@ from engine.relayer.orders import (
     order_events,
     order_status,
     read_order,
-    record,
-    record_rollback,
     summary,
 )
 from engine.relayer.statuses import COMMITTED_STATUSES, PENDING_IN_STATUSES, OrderStatus, OriginBridgeStatus
@@ -1029,21 +1027,23 @@ class Relayer:
         chain = self._chain(chain_id)
 
         def roll_back(s: Session) -> list[BridgeOrder]:
-            orders = s.scalars(select(BridgeOrder).where(
-                BridgeOrder.origin_chain_id == chain_id, BridgeOrder.origin_block_number > ancestor,
-                BridgeOrder.status.in_(pre_relay)).with_for_update()).all()
-            for order in orders:
+            found = s.execute(select(BridgeOrder.transaction_id, BridgeOrder.status, BridgeOrder.origin_block_number)
+                              .where(BridgeOrder.origin_chain_id == chain_id,
+                                     BridgeOrder.origin_block_number > ancestor,
+                                     BridgeOrder.status.in_(pre_relay)).with_for_update()).all()
+            moved = []
+            for txid, status, block_number in found:
                 gate = _gate("origin_log", False, "reorged", "canonical",
-                             f"origin block #{order.origin_block_number} on chain {chain_id} reorged away "
-                             f"(fork at #{ancestor})")
-                if OrderStatus(order.status) == OrderStatus.NotEnoughInventory:
-                    record(s, order, OrderStatus.NotEnoughInventory, [gate], chain_id=chain_id,
-                           chain_time=(chain.chain_time or 0) if chain else 0)
-                else:
-                    record_rollback(s, order, OrderStatus.Seen, [gate], chain_id=chain_id,
-                                    chain_time=(chain.chain_time or 0) if chain else 0)
-            s.flush()
-            return [_detached(o) for o in orders]
+                             f"origin block #{block_number} on chain {chain_id} reorged away (fork at #{ancestor})")
+                # NotEnoughInventory holds no commitment: it stays, with the reason; the others go back to Seen
+                stays = OrderStatus(status) == OrderStatus.NotEnoughInventory
+                order = move_order(s, txid, OrderStatus(status),
+                                   [Step(OrderStatus.NotEnoughInventory if stays else OrderStatus.Seen, [gate])],
+                                   chain_id=chain_id, chain_time=(chain.chain_time or 0) if chain else 0,
+                                   rollback=not stays)
+                if order is not None:
+                    moved.append(order)
+            return moved
 
         detached = await self.db.run_write(roll_back)
         moved = [order.transaction_id for order in detached]
@@ -1056,12 +1056,3 @@ class Relayer:
 def _order_and_events(s: Session, *, transaction_id: str) -> tuple[BridgeOrder | None, list[OrderEvent]]:
     order = read_order(s, transaction_id)
     return (order, order_events(s, transaction_id)) if order is not None else (None, [])
-
-
-def _detached(order: BridgeOrder) -> BridgeOrder:
-    """A plain copy of the row's columns, safe to hand out after the session closes."""
-    copy = BridgeOrder()
-    for column in BridgeOrder.__table__.columns:
-        setattr(copy, column.key, getattr(order, column.key))
-    return copy
-

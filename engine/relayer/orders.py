@@ -1,9 +1,9 @@
 """Orders in the database: creation from BridgeRequested logs, status changes with their decision
 trace, and reading an order's whole history back.
 
-Every status change goes through `record` (or `record_rollback`): the transition is checked against
-the state machine, the order row and its trace entry are written in the caller's transaction, so a
-status and the reasons for it are never apart.
+Every status change goes through `move_order`: each step is checked against the state machine, the
+order row and its trace entries are written in the caller's transaction, so a status and the reasons
+for it are never apart.
 """
 from __future__ import annotations
 
@@ -196,31 +196,6 @@ def move_order(session: Session, transaction_id: str, expect: OrderStatus, steps
 def order_status(session: Session, transaction_id: str) -> OrderStatus | None:
     status = session.connection().execute(_STATUS_BY_ID, {"txid": transaction_id}).scalar()
     return OrderStatus(status) if status is not None else None
-
-
-def _write(session: Session, order: BridgeOrder, to_status: OrderStatus, reasons: Sequence[Gate], *,
-           chain_id: int, chain_time: int, tx_hash: str | None) -> None:
-    from_status = OrderStatus(order.status)
-    order.status = int(to_status)
-    order.last_reason = summary(reasons)[:2000]
-    order.updated_at = datetime.now(UTC)
-    session.add(OrderTransition(
-        transaction_id=order.transaction_id, from_status=int(from_status), to_status=int(to_status),
-        chain_id=chain_id, chain_time=chain_time, reasons=[gate_to_json(g) for g in reasons], tx_hash=tx_hash))
-
-
-def record(session: Session, order: BridgeOrder, to_status: OrderStatus, reasons: Sequence[Gate], *,
-           chain_id: int, chain_time: int, tx_hash: str | None = None) -> None:
-    """A forward status change (or, with to_status == the current status, a new reason for staying)."""
-    check_transition(OrderStatus(order.status), to_status)
-    _write(session, order, to_status, reasons, chain_id=chain_id, chain_time=chain_time, tx_hash=tx_hash)
-
-
-def record_rollback(session: Session, order: BridgeOrder, to_status: OrderStatus, reasons: Sequence[Gate],
-                    *, chain_id: int, chain_time: int, tx_hash: str | None = None) -> None:
-    """A step back because a fact vanished (reorg) or an attempt failed and must be made again."""
-    check_rollback(OrderStatus(order.status), to_status)
-    _write(session, order, to_status, reasons, chain_id=chain_id, chain_time=chain_time, tx_hash=tx_hash)
 
 
 @dataclass(frozen=True, slots=True)
