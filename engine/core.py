@@ -120,7 +120,8 @@ class Engine:
         self.config = config
         self._account = account
         self.address = to_checksum_address(account.address)
-        self.db = db or Database.from_settings(config.database.type, config.database.dsn)
+        self.db = db or Database.from_settings(config.database.type, config.database.dsn,
+                                               sqlite_synchronous=config.database.sqlite_synchronous)
         self._owns_db = db is None
         self.poll_interval = poll_interval
         self.bump_after_seconds = bump_after_seconds

@@ -145,6 +145,16 @@ BAD_CONFIGS = [
     ("db-type", setp("database", "type", "mysql"), ["database.type: must be one of: sqlite, postgres"]),
     ("db-missing", setp("database", DELETE), ["database: required (type: sqlite|postgres, dsn: ...)"]),
     (
+        "db-synchronous",
+        setp("database", "sqlite_synchronous", "off"),
+        ["database.sqlite_synchronous: must be one of: normal, full"],
+    ),
+    (
+        "db-synchronous-postgres",
+        setp("database", {"type": "postgres", "dsn": "postgresql://mm@db:5432/mm", "sqlite_synchronous": "full"}),
+        ["database.sqlite_synchronous: only for type: sqlite (PostgreSQL has synchronous_commit)"],
+    ),
+    (
         "db-password",
         setp("database", {"type": "postgres", "dsn": "postgresql://mm:hunter2@db:5432/mm"}),
         [f"database.dsn: contains a password; {SECRET_MESSAGE} (use PGPASSWORD or ~/.pgpass)"],
@@ -332,6 +342,9 @@ def test_good_config_resolves(tmp_path: Path) -> None:
     assert cfg.name == "test"
     assert cfg.database.type == "sqlite"
     assert cfg.database.dsn == str(tmp_path.resolve() / "data" / "mmtui.db")
+    assert cfg.database.sqlite_synchronous == "normal"
+    assert load_config(write(tmp_path, mutate(setp("database", "sqlite_synchronous", "full")))
+                       ).database.sqlite_synchronous == "full"
     assert cfg.signer == EnvSigner(env="MMTUI_SIGNER_KEY")
     assert cfg.rebalance_interval_seconds == 120
     assert sorted(cfg.chains) == [31337, 31338]

@@ -148,20 +148,26 @@ class Database:
         busy_timeout: float = 5.0,
         pool_size: int = 5,
         echo: bool = False,
+        sqlite_synchronous: str = "normal",
     ) -> Database:
         """``kind="sqlite"``: ``dsn`` is a file path (parent directories are created).
         ``kind="postgres"``: ``dsn`` is ``postgresql://user[:password]@host[:port]/dbname``.
 
         ``busy_timeout`` (seconds) bounds every wait for a lock before ``StorageBusy``.
+        ``sqlite_synchronous``: ``"normal"`` (a commit is safe from a killed process, not from a power cut;
+        no fsync per commit) or ``"full"`` (an fsync per commit, on the calling thread).
         """
         if kind == "sqlite":
-            return cls._sqlite(dsn, busy_timeout=busy_timeout, pool_size=pool_size, echo=echo)
+            if sqlite_synchronous not in ("normal", "full"):
+                raise ValueError(f"sqlite_synchronous must be 'normal' or 'full', not {sqlite_synchronous!r}")
+            return cls._sqlite(dsn, busy_timeout=busy_timeout, pool_size=pool_size, echo=echo,
+                               synchronous=sqlite_synchronous)
         if kind == "postgres":
             return cls._postgres(dsn, busy_timeout=busy_timeout, pool_size=pool_size, echo=echo)
         raise ValueError(f"unknown database kind {kind!r}: expected 'sqlite' or 'postgres'")
 
     @classmethod
-    def _sqlite(cls, dsn: str, *, busy_timeout: float, pool_size: int, echo: bool) -> Database:
+    def _sqlite(cls, dsn: str, *, busy_timeout: float, pool_size: int, echo: bool, synchronous: str) -> Database:
         if dsn.startswith("sqlite"):
             raise ValueError(f"the sqlite dsn is a file path, not a URL: {dsn!r}")
         if not dsn or dsn == ":memory:":
@@ -179,6 +185,7 @@ class Database:
                 cursor = dbapi_connection.cursor()
                 try:
                     _switch_to_wal(dbapi_connection, cursor, busy_timeout)
+                    cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")  # checked: normal or full
                     cursor.execute("PRAGMA foreign_keys=ON")
                     if not write:
                         cursor.execute("PRAGMA query_only=ON")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from engine.store import (
@@ -92,6 +92,25 @@ async def test_describe_never_shows_the_password(tmp_path: Path) -> None:
 def test_from_settings_refuses_what_it_cannot_serve(kind: str, dsn: str) -> None:
     with pytest.raises(ValueError):
         Database.from_settings(kind, dsn)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [("normal", 1), ("full", 2)])
+async def test_sqlite_synchronous_is_set_on_every_connection(tmp_path: Path, setting: str, pragma: int) -> None:
+    db = Database.from_settings("sqlite", str(tmp_path / "sync.db"), sqlite_synchronous=setting)
+    try:
+        await db.migrate()
+        read = lambda s: s.connection().exec_driver_sql("PRAGMA synchronous").scalar()  # noqa: E731
+        assert await db.run_write(read) == pragma
+        assert await db.run_read(read) == pragma
+        async with db.write() as session:
+            assert (await session.execute(text("PRAGMA synchronous"))).scalar() == pragma
+    finally:
+        await db.close()
+
+
+def test_sqlite_synchronous_refuses_other_values(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sqlite_synchronous"):
+        Database.from_settings("sqlite", str(tmp_path / "x.db"), sqlite_synchronous="off")
 
 
 async def test_ping_measures_a_round_trip(db: Database) -> None:
