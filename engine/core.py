@@ -219,6 +219,7 @@ class Engine:
             chain_id, rpc, self.db, cfg.rfq_address, start_block=cfg.start_block or 1,
             on_stored=self._on_stored, on_logs=self._on_logs,
             on_reorg=lambda cid, ancestor, removed: self.relayer.on_reorg(cid, ancestor),
+            on_rolled_back=lambda cid, ancestor: self.relayer.forget_all(),
             on_head=lambda header: self._on_head(chain_id, header), poll_interval=self.poll_interval)
         self._head_events[chain_id] = asyncio.Event()
         return LiveChain(cfg, rpc, watcher, submitter, policy)
@@ -293,10 +294,15 @@ class Engine:
         store_requests(session, logs)
 
     def _on_logs(self, chain_id: int, logs: list[WatchedLog]) -> None:
+        touched: dict[str, bool] = {}  # txid -> urgent (a new request)
         for w in logs:
             txid = w.event.args.get("transactionId")
             if isinstance(txid, bytes):
-                self.relayer.enqueue("0x" + txid.hex(), urgent=w.request is not None)
+                key = "0x" + txid.hex()
+                touched[key] = touched.get(key, False) or w.request is not None
+        self.relayer.forget(touched)  # their stored logs changed: the next wake reads them
+        for txid, urgent in touched.items():
+            self.relayer.enqueue(txid, urgent=urgent)
         if any(w.request is not None for w in logs):
             self._feed.bump()
 

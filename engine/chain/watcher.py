@@ -101,6 +101,7 @@ OnReorg = Callable[[int, int, list[int]], Awaitable[None] | None]
 # Called INSIDE the write transaction that stores new logs: what it writes commits (or not) with them.
 OnStored = Callable[[Session, list[WatchedLog]], None]
 OnHead = Callable[[BlockHeader], Awaitable[None] | None]
+OnRolledBack = Callable[[int, int], None]  # (chain id, ancestor): the removed blocks' logs are deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,7 @@ class ChainWatcher:
         on_reorg: OnReorg | None = None,
         on_stored: OnStored | None = None,
         on_head: OnHead | None = None,
+        on_rolled_back: OnRolledBack | None = None,
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
         header_concurrency: int = 8,
@@ -187,6 +189,7 @@ class ChainWatcher:
         self.on_reorg = on_reorg
         self.on_stored = on_stored
         self.on_head = on_head
+        self.on_rolled_back = on_rolled_back
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self._sem = asyncio.Semaphore(header_concurrency)
@@ -476,6 +479,8 @@ class ChainWatcher:
             self._set_cursor(s, Cursor(ancestor.number, ancestor.hash))
 
         await self.db.run_write(roll_back)
+        if self.on_rolled_back is not None:
+            self.on_rolled_back(self.chain_id, ancestor.number)
         self._recent.rewind(ancestor.number)
         self._cursor = Cursor(ancestor.number, ancestor.hash)
         self.reorgs += 1

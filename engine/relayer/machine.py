@@ -26,7 +26,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from fractions import Fraction
@@ -84,6 +84,7 @@ log = logging.getLogger(__name__)
 
 MAX_RELAY_FAILURES = 3
 MAX_STEPS_PER_WAKE = 12  # one wake-up walks an order through every step that is ready
+KNOWN_ORDERS_MAX = 4096  # orders kept in memory between wakes (a few KB each)
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
 _REQUESTED_TOPIC0 = "0x" + BRIDGE_REQUESTED.topic0.hex()
@@ -166,6 +167,11 @@ class Relayer:
         self._reservations: dict[tuple[int, str], dict[str, int]] = {}
         self._retry_at: dict[str, float] = {}
         self._stay_keys: dict[str, tuple[str, ...]] = {}  # the blockers last recorded for a waiting order
+        # Between wakes an order is served from memory: the row its last write returned and the events read
+        # at the wake before. Stored logs change only in the watcher's commits, after which `forget` runs;
+        # a wake during which that happened does not keep what it read (`_wake_stale`).
+        self._known: dict[str, tuple[BridgeOrder, list[OrderEvent]]] = {}
+        self._wake_stale: dict[str, bool] = {}
         self.processed = 0
         self.step_errors = 0
         self.notional_window = NotionalWindow(config.limits.window_seconds)
@@ -254,23 +260,55 @@ class Relayer:
         lock = self._order_locks.setdefault(transaction_id, asyncio.Lock())
         try:
             async with lock:
-                order, events = await self.db.run_read(partial(_order_and_events, transaction_id=transaction_id))
+                self._wake_stale[transaction_id] = False
+                known = self._known.pop(transaction_id, None)
+                if known is not None:
+                    order, events = known
+                else:
+                    order, events = await self.db.run_read(partial(_order_and_events, transaction_id=transaction_id))
                 if order is None:
                     raise KeyError(f"no order {transaction_id}")
                 result = StepResult(OrderStatus(order.status), False, order.last_reason or "")
                 for _ in range(MAX_STEPS_PER_WAKE):
                     step = await self._step(order, events, manual_relay)
                     result = StepResult(step.status, result.changed or step.changed, step.text)
+                    if step.order is not None:
+                        order = step.order  # the row as this step wrote it
+                    elif step.changed:
+                        order = None  # moved by someone else ("moved meanwhile"): read again if it goes on
                     if not step.changed or step.status.is_terminal or step.status in _SENT:
                         break
-                    order = step.order or await self._load(transaction_id)
+                    order = order or await self._load(transaction_id)
                     if order is None:
                         break
+                self._keep(transaction_id, order, events)
                 self.processed += 1
                 return result
         finally:
+            self._wake_stale.pop(transaction_id, None)
             if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
                 self._order_locks.pop(transaction_id, None)
+
+    def _keep(self, transaction_id: str, order: BridgeOrder | None, events: list[OrderEvent]) -> None:
+        """Remember an order for its next wake, unless its stored logs changed during this one."""
+        if order is None or self._wake_stale.get(transaction_id) or OrderStatus(order.status).is_terminal:
+            return
+        if len(self._known) >= KNOWN_ORDERS_MAX:
+            del self._known[next(iter(self._known))]  # the longest unwoken
+        self._known[transaction_id] = (order, events)
+
+    def forget(self, transaction_ids: Iterable[str]) -> None:
+        """Stored logs of these orders changed (called after the watcher's commit): read them again."""
+        for txid in transaction_ids:
+            self._known.pop(txid, None)
+            if txid in self._wake_stale:
+                self._wake_stale[txid] = True
+
+    def forget_all(self) -> None:
+        """Stored logs were rolled back (a reorg): every order is read again at its next wake."""
+        self._known.clear()
+        for txid in self._wake_stale:
+            self._wake_stale[txid] = True
 
     async def _load(self, transaction_id: str) -> BridgeOrder | None:
         return await self.db.run_read(partial(read_order, transaction_id=transaction_id))
@@ -1047,6 +1085,7 @@ class Relayer:
 
         detached = await self.db.run_write(roll_back)
         moved = [order.transaction_id for order in detached]
+        self.forget(moved)
         for order in detached:
             self.on_order(order)
             self.on_event("warning", f"{_short(order.transaction_id)} {order.last_reason}")

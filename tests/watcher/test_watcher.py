@@ -22,12 +22,16 @@ class Sink:
     def __init__(self) -> None:
         self.logs: list[WatchedLog] = []
         self.reorgs: list[tuple[int, int, list[int]]] = []
+        self.rolled_back: list[tuple[int, int, int]] = []  # (chain, ancestor, reorgs announced before it)
 
     async def on_logs(self, chain_id: int, logs: list[WatchedLog]) -> None:
         self.logs.extend(logs)
 
     def on_reorg(self, chain_id: int, ancestor: int, removed: list[int]) -> None:
         self.reorgs.append((chain_id, ancestor, removed))
+
+    def on_rolled_back(self, chain_id: int, ancestor: int) -> None:
+        self.rolled_back.append((chain_id, ancestor, len(self.reorgs)))
 
     def requested(self) -> list[str]:
         return ["0x" + w.event.args["transactionId"].hex() for w in self.logs if w.event.name == "BridgeRequested"]
@@ -121,7 +125,8 @@ async def test_reorg_removes_the_order_and_a_re_mined_order_is_delivered_again(d
     cid = order.origin_chain_id
     node = devnet.node(cid)
     sink = Sink()
-    w = watchers(devnet, db, make_rpc, sink, {c: h for c, h in heads(devnet).items()})[cid]
+    w = watchers(devnet, db, make_rpc, sink, {c: h for c, h in heads(devnet).items()},
+                 on_rolled_back=sink.on_rolled_back)[cid]
     await w.step()
     assert sink.requested() == [order.transaction_id]
     (row,) = [r for r in await requested_rows(db, cid) if r.topics[1] == order.transaction_id]
@@ -133,6 +138,7 @@ async def test_reorg_removes_the_order_and_a_re_mined_order_is_delivered_again(d
     assert node.rpc("eth_getBlockByNumber", [hex(block), False])["hash"] != row.block_hash
     await w.step()
     assert sink.reorgs == [(cid, block - 1, [block])]
+    assert sink.rolled_back == [(cid, block - 1, 1)]  # once the logs are deleted, after the reorg's announcement
     assert [r for r in await requested_rows(db, cid) if r.topics[1] == order.transaction_id] == []
     assert w.cursor == block and w.cursor_hash.hex() != row.block_hash[2:]
     assert w.reorgs == 1

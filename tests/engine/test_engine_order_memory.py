@@ -1,0 +1,56 @@
+"""Between wakes the relayer serves an order from memory (the row its last write returned and the events it
+read), on a real 2-chain devnet: a wake after a write reads nothing, and a change of the stored logs (the
+watcher's commit, a reorg's roll-back) makes the next wake read them again."""
+from __future__ import annotations
+
+from sqlalchemy import delete
+
+from engine.protocol.events import BRIDGE_REQUESTED
+from engine.relayer.statuses import OrderStatus
+from engine.store import ChainLog
+from enginekit import engine_config, make_engine, mine, running, status_of, wait_for
+from test_engine_lifecycle import place, reason_of
+
+
+def _count_order_reads(engine) -> list[str]:
+    """Every read of an order and its events by the relayer (the read a wake starts with)."""
+    reads: list[str] = []
+    run_read = engine.db.run_read
+
+    async def counted(fn):
+        if getattr(fn, "func", None) is not None and fn.func.__name__ == "_order_and_events":
+            reads.append(fn.keywords["transaction_id"])
+        return await run_read(fn)
+
+    engine.db.run_read = counted
+    return reads
+
+
+async def test_a_wake_reads_the_order_only_when_its_stored_logs_changed(devnet, traffic, tmp_path):
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
+    async with running(engine):  # DISARMED: the order is committed and waits with "would relay now"
+        order = await place(traffic, "ETH", amount="0.2")
+        txid = order.transaction_id
+        await wait_for(lambda: "DISARMED" in reason_of(engine, txid) if status_of(engine, txid) else False, 30,
+                       "the dry run", tick=lambda: mine(devnet))
+        assert status_of(engine, txid) == OrderStatus.CommittedConfirmed
+        reads = _count_order_reads(engine)
+
+        await engine.relayer.advance(txid)
+        assert reads == []  # served from memory: the row the dry run's write returned
+
+        # the request's log is deleted as a reorg's roll-back would; memory still holds it...
+        topic0 = "0x" + BRIDGE_REQUESTED.topic0.hex()
+        await engine.db.run_write(lambda s: s.execute(delete(ChainLog).where(
+            ChainLog.transaction_id == txid, ChainLog.topic0 == topic0)))
+        await engine.relayer.advance(txid)
+        assert reads == [] and status_of(engine, txid) == OrderStatus.CommittedConfirmed
+        # ...until the roll-back is announced: the next wake reads, finds the request gone, releases the funds
+        engine.relayer.forget_all()
+        result = await engine.relayer.advance(txid)
+        assert reads == [txid]
+        assert result.status == OrderStatus.Seen and "no longer on chain" in result.text
+
+        engine.relayer.forget([txid])  # as the watcher does after storing a log of this order
+        await engine.relayer.advance(txid)
+        assert reads == [txid, txid]
