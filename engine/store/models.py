@@ -197,6 +197,9 @@ class OutboundTx(Base):
         CheckConstraint(_one_of("state", TX_STATES), name="state"),
         Index(None, "state"),
         Index(None, "transaction_id"),
+        # a signer's live attempts, read at every send: without it the (chain, signer) prefix of the
+        # unique constraint is chosen and every attempt the signer ever made is scanned
+        Index(None, "chain_id", "signer", "state"),
     )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 
 from engine.protocol.events import BRIDGE_REQUESTED
+from engine.relayer.orders import _ORDER_KEYS, plain_order, read_order
 from engine.relayer.statuses import OrderStatus
 from engine.store import ChainLog
 from enginekit import engine_config, make_engine, mine, running, status_of, wait_for
@@ -54,3 +55,28 @@ async def test_a_wake_reads_the_order_only_when_its_stored_logs_changed(devnet, 
         engine.relayer.forget([txid])  # as the watcher does after storing a log of this order
         await engine.relayer.advance(txid)
         assert reads == [txid, txid]
+
+
+async def test_the_live_view_keeps_every_active_order_and_the_newest_finished(devnet, traffic, tmp_path, monkeypatch):
+    monkeypatch.setattr("engine.core.RECENT_FINISHED_ORDERS", 3)
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
+    async with running(engine):
+        order = await place(traffic, "ETH", amount="0.2")
+        await wait_for(lambda: status_of(engine, order.transaction_id) is not None, 30, "the order",
+                       tick=lambda: mine(devnet))
+        row = await engine.db.run_read(lambda s: read_order(s, order.transaction_id))
+
+        def copy(n: int, status: OrderStatus):
+            data = {key: getattr(row, key) for key in _ORDER_KEYS}
+            data.update(transaction_id=f"0x{n:064x}", status=int(status))
+            return plain_order(data)
+
+        for n in range(1, 5):
+            engine._order_changed(copy(n, OrderStatus.Seen))
+        for n in range(10, 17):  # the 7th finished order makes 2 x 3 + 1: trimmed to the newest 3
+            engine._order_changed(copy(n, OrderStatus.ClaimCompleted))
+        engine._order_changed(copy(16, OrderStatus.ClaimCompleted))  # seen again: not counted twice
+        shown = {o.transaction_id for o in engine.snapshot().orders}
+        assert {f"0x{n:064x}" for n in range(1, 5)} <= shown  # active orders are never trimmed
+        assert {t for t in shown if 10 <= int(t, 16) < 100} == {f"0x{n:064x}" for n in (14, 15, 16)}
+        assert order.transaction_id in shown
