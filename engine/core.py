@@ -132,6 +132,7 @@ class Engine:
         self.relayer = Relayer(config, self.db, self.chains, self.address, is_armed=lambda: self.armed,
                                on_order=self._order_changed, on_event=self._event, workers=workers)
         self._orders: dict[str, OrderView] = {}
+        self._finished: dict[str, None] = {}  # the finished orders in _orders, oldest first
         self._counts: Counter[OrderStatus] = Counter()
         self._events: deque[EventView] = deque(maxlen=EVENT_LOG_SIZE)
         self._feed = _ChangeFeed()
@@ -370,8 +371,9 @@ class Engine:
                                     .group_by(DeadLetter.chain_id))).all()
         self._counts = Counter({OrderStatus(status): n for status, n in counts})
         self._dead_letters = Counter({cid: n for cid, n in dead})
-        for row in (*recent, *active):
+        for row in (*reversed(recent), *active):
             self._orders[row.transaction_id] = self._view(row)
+        self._finished = dict.fromkeys(row.transaction_id for row in reversed(recent))
 
     def _token_meta(self, chain_id: int, token: str) -> tuple[str, int]:
         chain = self.config.chains.get(chain_id)
@@ -404,15 +406,18 @@ class Engine:
             self._counts[old.status] -= 1
             self._counts[view.status] += 1
         self._orders[view.transaction_id] = view
-        self._trim_finished()
+        if view.status.is_terminal and view.transaction_id not in self._finished:
+            self._finished[view.transaction_id] = None
+            self._trim_finished()
         self._feed.bump()
 
     def _trim_finished(self) -> None:
-        finished = [v for v in self._orders.values() if v.status.is_terminal]
-        if len(finished) > RECENT_FINISHED_ORDERS * 2:
-            finished.sort(key=lambda v: v.updated_at)
-            for v in finished[: len(finished) - RECENT_FINISHED_ORDERS]:
-                del self._orders[v.transaction_id]
+        """Keep the newest RECENT_FINISHED_ORDERS finished orders once twice as many are held (amortized O(1))."""
+        if len(self._finished) > RECENT_FINISHED_ORDERS * 2:
+            while len(self._finished) > RECENT_FINISHED_ORDERS:
+                oldest = next(iter(self._finished))
+                del self._finished[oldest]
+                self._orders.pop(oldest, None)
 
     def _event(self, level: str, text: str) -> None:
         self._events.appendleft(EventView(datetime.now(UTC), level, text))
