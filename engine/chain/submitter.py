@@ -301,6 +301,10 @@ class TransactionSubmitter:
         # the four columns only: loading whole rows (raw bytes and calldata) costs more than the sum
         self._live_costs = select(OutboundTx.nonce, OutboundTx.value, OutboundTx.gas_limit,
                                   OutboundTx.max_fee_per_gas).where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))
+        # sorted by the caller: an ORDER BY here makes SQLite walk the (chain, signer, nonce) index through every
+        # attempt the signer ever made, to save sorting a handful of rows
+        self._live_attempts = (select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
+                               .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES)))
 
     def __repr__(self) -> str:
         return f"TransactionSubmitter(chain {self.chain_id}, {self.address})"
@@ -607,10 +611,8 @@ class TransactionSubmitter:
 
     async def _live_rows(self) -> list[OutboundTx]:
         """Without their signed bytes and calldata (read each tick; a send reads its row again by id)."""
-        query = (select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
-                 .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))
-                 .order_by(OutboundTx.nonce, OutboundTx.attempt))
-        return await self.db.run_read(lambda s: list(s.scalars(query).all()))
+        rows = await self.db.run_read(lambda s: list(s.scalars(self._live_attempts).all()))
+        return sorted(rows, key=lambda r: (r.nonce, r.attempt))
 
     async def _tick(self, report: TickReport, *, rebroadcast_all: bool) -> None:
         live = await self._live_rows()

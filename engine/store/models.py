@@ -82,7 +82,9 @@ class ChainLog(Base):
     __table_args__ = (
         UniqueConstraint("chain_id", "tx_hash", "log_index"),
         Index(None, "chain_id", "block_number"),
-        Index(None, "transaction_id"),
+        # an order's logs in chain order (read at a wake) and "is its request still stored on chain X" (asked
+        # in every relay's write): with the transaction id alone, SQLite took (chain, block) and scanned the chain
+        Index(None, "transaction_id", "chain_id", "block_number", "log_index"),
     )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True)

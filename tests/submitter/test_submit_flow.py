@@ -8,7 +8,6 @@ import pytest
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from sqlalchemy import select
-from sqlalchemy.dialects import sqlite
 
 from engine.chain.rpc import SendOutcomeUnknown
 from engine.chain.submitter import (
@@ -251,11 +250,3 @@ async def test_a_tick_during_the_first_send_does_not_send_the_same_bytes_again(d
     (outcome,) = await settle(sub, [ref])
     assert outcome.status is TxStatus.MINED and len(sends) == 1
 
-
-async def test_the_live_attempts_read_at_every_send_is_served_by_its_index(sqlite_db, signer, make_submitter):
-    """Not the (chain, signer) prefix of the unique constraint, which scans every attempt the signer ever made."""
-    sub = make_submitter(signer)
-    statement = sub._live_costs.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
-    plan = await sqlite_db.run_read(
-        lambda s: [row[-1] for row in s.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")])
-    assert any("ix_outbound_tx_chain_id_signer_state" in step for step in plan), plan
