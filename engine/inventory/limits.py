@@ -6,6 +6,8 @@ units; USD notionals are exact Fractions of the configured `price_usd`; windows 
 """
 from __future__ import annotations
 
+import itertools
+
 import math
 from collections import deque
 from collections.abc import Iterable
@@ -106,7 +108,8 @@ class NotionalWindow:
         if window_seconds <= 0:
             raise ValueError(f"window_seconds must be > 0, got {window_seconds}")
         self.window_seconds = window_seconds
-        self._entries: deque[tuple[int, Fraction]] = deque(sorted(entries))
+        self._entries: deque[tuple[int, Fraction]] = deque(sorted((t, Fraction(n)) for t, n in entries))
+        self._held = sum((n for _, n in self._entries), Fraction(0))  # of every entry held: asked per decision
 
     def add(self, time: int, notional: Fraction | Decimal | int) -> None:
         entry = (time, Fraction(notional))
@@ -114,19 +117,24 @@ class NotionalWindow:
             self._entries.append(entry)
         else:  # a late arrival: keep the deque sorted by time
             self._entries = deque(sorted((*self._entries, entry)))
+        self._held += entry[1]
 
     def remove(self, time: int, notional: Fraction | Decimal | int) -> None:
         """Take back an entry added for a commitment that was not made after all (if still held)."""
+        entry = (time, Fraction(notional))
         try:
-            self._entries.remove((time, Fraction(notional)))
+            self._entries.remove(entry)
         except ValueError:
-            pass  # already out of the window
+            return  # already out of the window
+        self._held -= entry[1]
 
     def total(self, now: int) -> Fraction:
         start = now - self.window_seconds
         while self._entries and self._entries[0][0] <= start:
-            self._entries.popleft()
-        return sum((n for t, n in self._entries if t <= now), Fraction(0))
+            self._held -= self._entries.popleft()[1]
+        # entries later than `now` (another chain's clock ahead) sit at the end and do not count yet
+        ahead = sum((n for _, n in itertools.takewhile(lambda e: e[0] > now, reversed(self._entries))), Fraction(0))
+        return self._held - ahead
 
     def gate(self, now: int, notional: Fraction, limits: Limits) -> Gate:
         """Committing `notional` more at chain time `now` keeps the window <= `max_window_notional_usd`."""

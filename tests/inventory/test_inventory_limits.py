@@ -94,6 +94,15 @@ def test_rolling_window_on_chain_time(config):
     assert window.total(4_600) == 30_005
     assert window.total(5_100) == 30_000
     assert window.total(5_600) == 0
+    # An entry stamped later than `now` (another chain's clock ahead) counts only once its time has come;
+    # a commitment taken back leaves the total once, however often it is taken back.
+    window.add(5_700, Fraction(7))
+    window.add(5_650, Fraction(3))
+    assert window.total(5_600) == 0 and window.total(5_650) == 3 and window.total(5_700) == 10
+    window.remove(5_650, Fraction(3))
+    window.remove(5_650, Fraction(3))
+    assert window.total(5_700) == 7
+    assert window.total(5_700 + 3600) == 0
     with pytest.raises(ValueError):
         NotionalWindow(0)
 
