@@ -487,6 +487,7 @@ class _Instrument:
         self.lag: list[float] = []
         self.rpc: dict[str, int] = {}
         self.writers: dict[str, list] = {}  # engine function that opened a write -> [count, held s]
+        self.readers: dict[str, list] = {}  # engine function that ran a read (run_read) -> [count, held s]
         relayer, db = engine.relayer, engine.db
         advance = relayer.advance
 
@@ -538,7 +539,8 @@ class _Instrument:
             def wrap_run(original=original, stats=stats, name=name):
                 async def timed(fn, **kwargs):
                     t = time.perf_counter()
-                    site = _engine_caller() if name == "run_write" else None
+                    site = _engine_caller()
+                    sites = self.writers if name == "run_write" else self.readers
                     marks: list[float] = []
 
                     def measured(session):  # runs on the database thread
@@ -557,7 +559,7 @@ class _Instrument:
                             stats[2] += marks[1] - marks[0]
                             stats[3] += time.perf_counter() - marks[1]
                             if site is not None:
-                                by_site = self.writers.setdefault(site, [0, 0.0])
+                                by_site = sites.setdefault(site, [0, 0.0])
                                 by_site[0] += 1
                                 by_site[1] += marks[1] - marks[0]
 
@@ -586,6 +588,7 @@ class _Instrument:
 
     def summary(self) -> dict:
         return {"advance": self.advance, "db": self.db, "rpc": self.rpc, "writers": self.writers,
+                "readers": self.readers,
                 "queue_max": max(self.queue, default=0),
                 "queue_mean": sum(self.queue) / len(self.queue) if self.queue else 0,
                 "loop_lag_p50_ms": (percentile(self.lag, .5) or 0) * 1000,
@@ -1032,9 +1035,11 @@ def _phase_lines(p: PhaseResult) -> list[str]:
             lines.append(f"    instrument: db.{name}() {count} ({count / n:.1f}/order), mean wait "
                          f"{wait * 1000 / max(1, count):.2f} ms, mean held {held * 1000 / max(1, count):.2f} ms"
                          + (f", mean back to the caller {back[0] * 1000 / count:.2f} ms" if back else ""))
-        writers = sorted(i.get("writers", {}).items(), key=lambda kv: -kv[1][0])
-        lines.append("    instrument: writes by site (per order, mean held ms): " + ", ".join(
-            f"{site} {count / n:.1f} ({held * 1000 / max(1, count):.1f})" for site, (count, held) in writers))
+        for kind in ("writes", "readers"):
+            sites = sorted(i.get("writers" if kind == "writes" else "readers", {}).items(), key=lambda kv: -kv[1][0])
+            lines.append(f"    instrument: {'writes' if kind == 'writes' else 'reads'} by site (per order, mean held "
+                         "ms): " + ", ".join(f"{site} {count / n:.1f} ({held * 1000 / max(1, count):.1f})"
+                                             for site, (count, held) in sites))
         top = sorted(adv["results"].items(), key=lambda kv: -kv[1])[:8]
         lines.append("    instrument: advance() results: " + ", ".join(f"{k} {v}" for k, v in top))
         rpc = sorted(i.get("rpc", {}).items(), key=lambda kv: -kv[1])
