@@ -301,7 +301,7 @@ class Engine:
             if isinstance(txid, bytes):
                 key = "0x" + txid.hex()
                 touched[key] = touched.get(key, False) or w.request is not None
-        self.relayer.forget(touched)  # their stored logs changed: the next wake reads them
+        self.relayer.logs_stored(logs)  # their orders' events, as the next wake sees them
         for txid, urgent in touched.items():
             self.relayer.enqueue(txid, urgent=urgent)
         if any(w.request is not None for w in logs):

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from engine.chain.live import LiveChain
 from engine.chain.rpc import ExecutionReverted, RpcError
 from engine.chain.submitter import SubmitError, TxOutcome, TxStatus
+from engine.chain.watcher import WatchedLog
 from engine.config import MmtuiConfig, Route
 from engine.protocol import calls
 from engine.protocol.codec import BridgeRequest, checksum_address, decode_request
@@ -296,6 +297,24 @@ class Relayer:
         if len(self._known) >= KNOWN_ORDERS_MAX:
             del self._known[next(iter(self._known))]  # the longest unwoken
         self._known[transaction_id] = (order, events)
+
+    def logs_stored(self, logs: Iterable[WatchedLog]) -> None:
+        """The watcher committed these logs (called after its commit): a remembered order gets them added
+        to its events, as a read would find them; a BridgeRequested (which may move an existing order's
+        origin block) makes it read again."""
+        for stored in logs:
+            txid = stored.event.args.get("transactionId")
+            if not isinstance(txid, bytes):
+                continue
+            txid = "0x" + txid.hex()
+            known = self._known.get(txid)  # never there while a wake of the order runs (it took it)
+            if stored.request is not None or known is None:
+                self.forget([txid])
+                continue
+            event = OrderEvent.of(stored)
+            order, events = known
+            if all(e.position != event.position for e in events):  # a redelivery at start-up adds nothing
+                self._known[txid] = (order, sorted([*events, event], key=lambda e: e.position))
 
     def forget(self, transaction_ids: Iterable[str]) -> None:
         """Stored logs of these orders changed (called after the watcher's commit): read them again."""

@@ -52,7 +52,7 @@ _INSERT_TRANSITIONS = insert(OrderTransition.__table__)
 
 # the columns an OrderEvent needs (not whole rows), in chain order; built once: read at every wake of an order
 _EVENTS_OF_ORDER = (select(ChainLog.chain_id, ChainLog.topics, ChainLog.data, ChainLog.block_number,
-                           ChainLog.block_hash, ChainLog.tx_hash)
+                           ChainLog.block_hash, ChainLog.tx_hash, ChainLog.log_index)
                     .where(ChainLog.transaction_id == bindparam("txid"))
                     .order_by(ChainLog.chain_id, ChainLog.block_number, ChainLog.log_index))
 
@@ -208,6 +208,18 @@ class OrderEvent:
     block_number: int
     block_hash: str
     tx_hash: str
+    log_index: int
+
+    @classmethod
+    def of(cls, log: WatchedLog) -> OrderEvent:
+        """The event of a log the watcher has just stored, as `order_events` would read it back."""
+        return cls(log.chain_id, log.event.name, dict(log.event.args), log.block_number, _hex(log.block_hash),
+                   _hex(log.raw.tx_hash), log.raw.log_index)
+
+    @property
+    def position(self) -> tuple[int, int, int]:
+        """Where it sits in an order's events: chain order, as `order_events` reads them."""
+        return self.chain_id, self.block_number, self.log_index
 
     @property
     def relayer(self) -> str | None:
@@ -232,7 +244,8 @@ def order_events(session: Session, transaction_id: str) -> list[OrderEvent]:
             event = _decoded(tuple(r.topics), bytes(r.data))
         except ValueError:
             continue
-        out.append(OrderEvent(r.chain_id, event.name, dict(event.args), r.block_number, r.block_hash, r.tx_hash))
+        out.append(OrderEvent(r.chain_id, event.name, dict(event.args), r.block_number, r.block_hash, r.tx_hash,
+                              r.log_index))
     return out
 
 

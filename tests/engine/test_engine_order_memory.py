@@ -3,14 +3,16 @@ read), on a real 2-chain devnet: a wake after a write reads nothing, and a chang
 watcher's commit, a reorg's roll-back) makes the next wake read them again."""
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import delete
 
 from engine.protocol.events import BRIDGE_REQUESTED
-from engine.relayer.orders import _ORDER_KEYS, plain_order, read_order
+from engine.relayer.orders import _ORDER_KEYS, order_events, plain_order, read_order
 from engine.relayer.statuses import OrderStatus
 from engine.store import ChainLog
 from enginekit import engine_config, make_engine, mine, running, status_of, wait_for
-from test_engine_lifecycle import place, reason_of
+from test_engine_lifecycle import DEST, ORIGIN, place, reason_of
 
 
 def _count_order_reads(engine) -> list[str]:
@@ -80,3 +82,31 @@ async def test_the_live_view_keeps_every_active_order_and_the_newest_finished(de
         assert {f"0x{n:064x}" for n in range(1, 5)} <= shown  # active orders are never trimmed
         assert {t for t in shown if 10 <= int(t, 16) < 100} == {f"0x{n:064x}" for n in (14, 15, 16)}
         assert order.transaction_id in shown
+
+
+
+async def test_a_stored_log_joins_a_remembered_orders_events_as_a_read_would_find_it(devnet, traffic, tmp_path):
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
+    async with running(engine):  # DISARMED: the competitor relays first
+        order = await place(traffic, "ETH", amount="0.2")
+        txid = order.transaction_id
+        await wait_for(lambda: "DISARMED" in reason_of(engine, txid) if status_of(engine, txid) else False, 30,
+                       "the dry run", tick=lambda: mine(devnet))
+        reads = _count_order_reads(engine)
+        judged_on: list[list] = []
+        check_lost = engine.relayer._check_lost
+
+        async def recorded(order_row, status, events):
+            judged_on.append(list(events))
+            return await check_lost(order_row, status, events)
+
+        engine.relayer._check_lost = recorded
+        await asyncio.to_thread(traffic.competitor_relay, DEST, order.request)
+        await wait_for(lambda: status_of(engine, txid) == OrderStatus.RelayRaceLost, 30, "RelayRaceLost",
+                       tick=lambda: mine(devnet))
+        assert reads == []  # the competitor's BridgeRelayed came with the delivery, not from a read
+        assert "race lost" in reason_of(engine, txid)
+        # it was judged on what a read gives: the request, then the competitor's relay
+        stored = await engine.db.run_read(lambda s: order_events(s, txid))
+        assert [(e.chain_id, e.name) for e in stored] == [(ORIGIN, "BridgeRequested"), (DEST, "BridgeRelayed")]
+        assert judged_on[-1] == stored
