@@ -73,6 +73,14 @@ async def test_the_live_view_keeps_every_active_order_and_the_newest_finished(de
             data.update(transaction_id=f"0x{n:064x}", status=int(status))
             return plain_order(data)
 
+        # the relayer's memory is bounded too: the longest unwoken order goes first, a finished one is not kept
+        monkeypatch.setattr("engine.relayer.machine.KNOWN_ORDERS_MAX", 2)
+        engine.relayer._known.clear()
+        for n in (1, 2, 3):
+            engine.relayer._keep(f"0x{n:064x}", copy(n, OrderStatus.Seen), [])
+        engine.relayer._keep(f"0x{4:064x}", copy(4, OrderStatus.ClaimCompleted), [])
+        assert list(engine.relayer._known) == [f"0x{2:064x}", f"0x{3:064x}"]
+
         for n in range(1, 5):
             engine._order_changed(copy(n, OrderStatus.Seen))
         for n in range(10, 17):  # the 7th finished order makes 2 x 3 + 1: trimmed to the newest 3
