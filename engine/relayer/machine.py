@@ -169,8 +169,8 @@ class Relayer:
         self._retry_at: dict[str, float] = {}
         self._stay_keys: dict[str, tuple[str, ...]] = {}  # the blockers last recorded for a waiting order
         # Between wakes an order is served from memory: the row its last write returned and the events read
-        # at the wake before. Stored logs change only in the watcher's commits, after which `forget` runs;
-        # a wake during which that happened does not keep what it read (`_wake_stale`).
+        # at the wake before. Stored logs change only in the watcher's commits, after which `logs_stored` (a
+        # roll-back: `forget_all`) runs; a wake during which that happened does not keep what it read.
         self._known: dict[str, tuple[BridgeOrder, list[OrderEvent]]] = {}
         self._wake_stale: dict[str, bool] = {}
         self.processed = 0
