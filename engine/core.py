@@ -295,15 +295,7 @@ class Engine:
         store_requests(session, logs)
 
     def _on_logs(self, chain_id: int, logs: list[WatchedLog]) -> None:
-        touched: dict[str, bool] = {}  # txid -> urgent (a new request)
-        for w in logs:
-            txid = w.event.args.get("transactionId")
-            if isinstance(txid, bytes):
-                key = "0x" + txid.hex()
-                touched[key] = touched.get(key, False) or w.request is not None
-        self.relayer.logs_stored(logs)  # their orders' events, as the next wake sees them
-        for txid, urgent in touched.items():
-            self.relayer.enqueue(txid, urgent=urgent)
+        self.relayer.logs_stored(logs)
         if any(w.request is not None for w in logs):
             self._feed.bump()
 

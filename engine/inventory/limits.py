@@ -7,7 +7,6 @@ units; USD notionals are exact Fractions of the configured `price_usd`; windows 
 from __future__ import annotations
 
 import itertools
-
 import math
 from collections import deque
 from collections.abc import Iterable

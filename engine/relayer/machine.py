@@ -299,14 +299,16 @@ class Relayer:
         self._known[transaction_id] = (order, events)
 
     def logs_stored(self, logs: Iterable[WatchedLog]) -> None:
-        """The watcher committed these logs (called after its commit): a remembered order gets them added
-        to its events, as a read would find them; a BridgeRequested (which may move an existing order's
-        origin block) makes it read again."""
+        """The watcher committed these logs (called after its commit): each order they name is woken, a new
+        request first. A remembered order gets them added to its events, as a read would find them; a
+        BridgeRequested (which may move an existing order's origin block) makes it read again."""
+        woken: dict[str, bool] = {}  # txid -> urgent
         for stored in logs:
             txid = stored.event.args.get("transactionId")
             if not isinstance(txid, bytes):
                 continue
             txid = "0x" + txid.hex()
+            woken[txid] = woken.get(txid, False) or stored.request is not None
             known = self._known.get(txid)  # never there while a wake of the order runs (it took it)
             if stored.request is not None or known is None:
                 self.forget([txid])
@@ -315,6 +317,8 @@ class Relayer:
             order, events = known
             if all(e.position != event.position for e in events):  # a redelivery at start-up adds nothing
                 self._known[txid] = (order, sorted([*events, event], key=lambda e: e.position))
+        for txid, urgent in woken.items():
+            self.enqueue(txid, urgent=urgent)
 
     def forget(self, transaction_ids: Iterable[str]) -> None:
         """Stored logs of these orders changed (called after the watcher's commit): read them again."""
