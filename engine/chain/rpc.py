@@ -1,10 +1,11 @@
-"""One chain's JSON-RPC access: keep-alive HTTP (aiohttp), web3 8 for WebSocket wake-ups, retries for reads only.
+"""One chain's JSON-RPC access: keep-alive HTTP (our own small client), web3 8 for WebSocket wake-ups, retries for reads only.
 
 Design
 ------
-* Requests are JSON-RPC POSTs on our own keep-alive aiohttp session (web3's default session uses
-  `force_close=True`: one TCP connection per request, REFERENCE §7; and web3 guards its session cache
-  with one process-wide threading.Lock that a cancelled request can leave held). Raw JSON is converted
+* Requests are JSON-RPC POSTs on our own keep-alive connections (`engine.chain.http`: web3's default
+  session uses `force_close=True`: one TCP connection per request, REFERENCE §7; web3 guards its session
+  cache with one process-wide threading.Lock that a cancelled request can leave held; and aiohttp costs
+  2.5x the CPU of the round trip itself). Raw JSON is converted
   straight into the small frozen types below, much cheaper than web3's AttributeDict/HexBytes
   formatting (and `process_log` is never used).
 * web3's own provider-level retry is switched off; this module owns the retry policy:
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import json
 import logging
 import random
 import re
@@ -36,9 +38,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import aiohttp
 from eth_utils import to_checksum_address
 from web3 import AsyncWeb3, WebSocketProvider
+
+from engine.chain.http import HttpConnectError, HttpStatusError, JsonPostClient
 
 log = logging.getLogger(__name__)
 
@@ -601,9 +604,8 @@ class ChainRpc:
         self._secrets = _secret_fragments(http_url) + (_secret_fragments(ws_url) if ws_url else ())
         self._max_connections = max_connections
         self._keepalive_timeout = keepalive_timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._http: JsonPostClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._session_lock: asyncio.Lock | None = None
         self._request_id = 0
         self._closed = False
         # WebSocket wake-ups
@@ -620,7 +622,7 @@ class ChainRpc:
         return f"ChainRpc(chain_id={self.expected_chain_id}, http={self.endpoint}{ws})"
 
     async def __aenter__(self) -> ChainRpc:
-        await self._ensure_session()
+        self._client()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -629,30 +631,21 @@ class ChainRpc:
     # ---------------------------------------------------------------- session and transport
 
     @property
-    def session(self) -> aiohttp.ClientSession | None:
-        """The keep-alive aiohttp session in use (None before the first request)."""
-        return self._session
+    def connections_opened(self) -> int:
+        """TCP connections opened so far to the HTTP endpoint (keep-alive reuses them)."""
+        return self._http.connections_opened if self._http is not None else 0
 
-    async def _ensure_session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
+    def _client(self) -> JsonPostClient:
         if self._closed:
             raise RpcError(self.expected_chain_id, "session", "ChainRpc is closed", self.endpoint)
+        loop = asyncio.get_running_loop()
         if self._loop is not None and self._loop is not loop:
             raise RuntimeError(f"{self!r} is bound to another event loop")
-        session = self._session
-        if session is not None and not session.closed:
-            return session
-        if self._session_lock is None:
-            self._session_lock = asyncio.Lock()
-        async with self._session_lock:
-            if self._session is None or self._session.closed:
-                connector = aiohttp.TCPConnector(
-                    limit=self._max_connections, keepalive_timeout=self._keepalive_timeout,
-                    ttl_dns_cache=300, enable_cleanup_closed=True,
-                )
-                self._session = aiohttp.ClientSession(connector=connector, raise_for_status=True)
-                self._loop = loop
-        return self._session  # type: ignore[return-value]
+        if self._http is None:
+            self._http = JsonPostClient(self._http_url, max_connections=self._max_connections,
+                                        keepalive_timeout=self._keepalive_timeout)
+            self._loop = loop
+        return self._http
 
     def _describe(self, exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
@@ -663,16 +656,14 @@ class ChainRpc:
 
     async def _once(self, method: str, params: list[Any], timeout: float) -> Any:
         """One HTTP round trip: the decoded JSON-RPC response dict. Transport errors propagate raw."""
-        # Posted on our own keep-alive session, not through web3's provider: web3 guards its session cache
+        # Posted on our own keep-alive connections, not through web3's provider: web3 guards its session cache
         # with ONE threading.Lock shared by every provider in the process, taken in a thread pool, and a
         # cancelled request can leave it held, hanging every later RPC of the process (seen in tests).
-        session = await self._ensure_session()
+        client = self._client()
         self.requests += 1
         self._request_id += 1
         payload = {"jsonrpc": "2.0", "id": self._request_id, "method": method, "params": params}
-        async with asyncio.timeout(timeout):
-            async with session.post(self._http_url, json=payload) as response:
-                return await response.json(content_type=None)
+        return json.loads(await client.post(json.dumps(payload, separators=(",", ":")).encode(), timeout))
 
     def _response_error(self, method: str, error: Any, *, send: bool = False) -> RpcResponseError:
         if not isinstance(error, dict):
@@ -695,13 +686,6 @@ class ChainRpc:
         return cls(self.expected_chain_id, method, detail, self.endpoint, code=code, rpc_message=message,
                    data=data, transient=transient)
 
-    @staticmethod
-    def _transport_transient(exc: BaseException) -> bool:
-        if isinstance(exc, aiohttp.ClientResponseError):
-            return exc.status in _RETRY_HTTP_STATUSES
-        return isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
-                                TimeoutError, ConnectionError))
-
     async def request(self, method: str, params: list[Any] | None = None, *,
                       timeout: float | None = None, retry: bool = True) -> Any:
         """A read: the JSON-RPC `result`, retrying transient failures per the RetryPolicy."""
@@ -718,14 +702,14 @@ class ChainRpc:
             last_node_error = None
             try:
                 response = await self._once(method, params, timeout)
-            except aiohttp.ClientResponseError as exc:
-                detail = f"HTTP {exc.status} {self._scrub(exc.message or '')}".rstrip()
+            except HttpStatusError as exc:
+                detail = f"HTTP {exc.status} {self._scrub(exc.reason)}".rstrip()
                 if exc.status not in _RETRY_HTTP_STATUSES:
                     raise RpcHttpError(self.expected_chain_id, method, detail, self.endpoint, status=exc.status) from None
                 last_detail, last_cause = detail, type(exc).__name__
                 continue
-            except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                if isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ClientError):
+            except (TimeoutError, ConnectionError) as exc:
+                if isinstance(exc, TimeoutError):
                     last_detail = f"no answer within {timeout:g}s"
                 else:
                     last_detail = self._describe(exc)
@@ -910,11 +894,11 @@ class ChainRpc:
         method = "eth_sendRawTransaction"
         try:
             response = await self._once(method, [_hex_data(raw_tx)], self.send_timeout)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        except HttpConnectError as exc:
             raise RpcUnavailable(self.expected_chain_id, method, f"not sent: {self._describe(exc)}", self.endpoint,
                                  cause=type(exc).__name__) from None
-        except aiohttp.ClientResponseError as exc:
-            detail = f"HTTP {exc.status} {self._scrub(exc.message or '')}"
+        except HttpStatusError as exc:
+            detail = f"HTTP {exc.status} {self._scrub(exc.reason)}"
             if exc.status == 429:
                 raise RpcUnavailable(self.expected_chain_id, method, f"not sent (rate limited): {detail}", self.endpoint,
                                      cause=type(exc).__name__) from None
@@ -922,9 +906,9 @@ class ChainRpc:
                 raise SendOutcomeUnknown(self.expected_chain_id, method, f"outcome unknown: {detail}", self.endpoint,
                                          cause=type(exc).__name__) from None
             raise RpcHttpError(self.expected_chain_id, method, detail, self.endpoint, status=exc.status) from None
-        except (aiohttp.ClientError, TimeoutError, ConnectionError, ValueError) as exc:
+        except (TimeoutError, ConnectionError, ValueError) as exc:
             detail = (f"no answer within {self.send_timeout:g}s" if isinstance(exc, TimeoutError)
-                      and not isinstance(exc, aiohttp.ClientError) else self._describe(exc))
+                      else self._describe(exc))
             raise SendOutcomeUnknown(self.expected_chain_id, method, f"outcome unknown: {detail}", self.endpoint,
                                      cause=type(exc).__name__) from None
         if not isinstance(response, dict):
@@ -1008,9 +992,9 @@ class ChainRpc:
             done, _ = await asyncio.wait({task}, timeout=5)
             if not done:
                 log.warning("chain %s: WebSocket listener did not stop within 5 s; abandoned", self.expected_chain_id)
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        client, self._http = self._http, None
+        if client is not None:
+            await client.close()
 
 
 def _announced_header(message: Any) -> BlockHeader | None:
