@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -53,7 +52,7 @@ from engine.chain.rpc import BlockHeader, ChainRpc, RpcError
 from engine.chain.submitter import TransactionSubmitter
 from engine.chain.watcher import ChainWatcher, WatchedLog
 from engine.config import MmtuiConfig
-from engine.protocol.codec import NATIVE_TOKEN
+from engine.protocol.codec import NATIVE_TOKEN, checksum_address
 from engine.inventory.cctp import AttestationSource
 from engine.inventory.ledger import capital_in_flight
 from engine.inventory.manager import CapitalDesk
@@ -119,7 +118,7 @@ class Engine:
                  rpc_timeout: float = 10.0, attestations: AttestationSource | None = None) -> None:
         self.config = config
         self._account = account
-        self.address = to_checksum_address(account.address)
+        self.address = checksum_address(account.address)
         self.db = db or Database.from_settings(config.database.type, config.database.dsn,
                                                sqlite_synchronous=config.database.sqlite_synchronous)
         self._owns_db = db is None
@@ -379,13 +378,13 @@ class Engine:
         dest_symbol, dest_decimals = self._token_meta(row.dest_chain_id, row.dest_token)
         return OrderView(
             transaction_id=row.transaction_id, origin_chain_id=row.origin_chain_id, dest_chain_id=row.dest_chain_id,
-            origin_token=to_checksum_address(row.origin_token), dest_token=to_checksum_address(row.dest_token),
+            origin_token=checksum_address(row.origin_token), dest_token=checksum_address(row.dest_token),
             origin_symbol=origin_symbol, dest_symbol=dest_symbol, origin_decimals=origin_decimals,
             dest_decimals=dest_decimals, origin_amount=row.origin_amount, dest_amount=row.dest_amount,
             deadline=row.deadline, status=OrderStatus(row.status), last_reason=row.last_reason,
             created_at=row.created_at, updated_at=row.updated_at,
-            origin_sender=to_checksum_address(row.origin_sender), dest_recipient=to_checksum_address(row.dest_recipient),
-            exclusivity_relayer=to_checksum_address(row.exclusivity_relayer) if row.exclusivity_relayer else None,
+            origin_sender=checksum_address(row.origin_sender), dest_recipient=checksum_address(row.dest_recipient),
+            exclusivity_relayer=checksum_address(row.exclusivity_relayer) if row.exclusivity_relayer else None,
             exclusivity_end_time=row.exclusivity_end_time, relay_tx_hash=row.relay_tx_hash,
             prove_tx_hash=row.prove_tx_hash, claim_tx_hash=row.claim_tx_hash, failures=row.failures or 0)
 

@@ -23,7 +23,6 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from eth_utils import to_checksum_address
 from sqlalchemy import select
 
 from engine.alerts import AlertDispatcher, alert_for_reset, alert_for_trip
@@ -40,6 +39,7 @@ from engine.breakers.readings import (
 from engine.breakers.rules import BreakerBoard, BreakerState, ChainHealth, ChainReading, FailureTally
 from engine.chain.rpc import BlockHeader, scrub
 from engine.config import MmtuiConfig, Route
+from engine.protocol.codec import checksum_address
 from engine.store import BridgeOrder, Database, OperatorJournal, OutboundTx
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class BreakerMonitor:
         self.config = config
         self.db = db
         self.chains = chains  # chain id -> engine.chain.live.LiveChain (filled by the engine at start)
-        self.relayer_address = to_checksum_address(relayer_address)
+        self.relayer_address = checksum_address(relayer_address)
         self.dispatcher = dispatcher
         self.on_event = on_event
         self.on_change = on_change
@@ -398,7 +398,7 @@ class BreakerMonitor:
             rows = (await s.execute(query)).all()
         counts: dict[tuple[Route, str], list[int]] = {}
         for origin_chain, origin_token, dest_chain, dest_token, purpose, state, receipt_status in rows:
-            route = Route(origin_chain, to_checksum_address(origin_token), dest_chain, to_checksum_address(dest_token))
+            route = Route(origin_chain, checksum_address(origin_token), dest_chain, checksum_address(dest_token))
             entry = counts.setdefault((route, purpose), [0, 0])
             entry[0] += 1
             entry[1] += state == "failed" or receipt_status == 0

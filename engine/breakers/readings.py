@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from engine.breakers.rules import NATIVE, ChainReading, PoolReading
 from engine.chain.rpc import BlockHeader, ChainRpc, RawLog
 from engine.protocol import calls
+from engine.protocol.codec import checksum_address
 from engine.protocol.multicall import (  # noqa: F401 - AGGREGATE3, MulticallFailed and the codecs re-exported
     AGGREGATE3,
     GET_ETH_BALANCE,
@@ -77,9 +78,9 @@ async def load_pool_specs(rpc: ChainRpc, multicall: str, pools: Sequence[str]) -
     if not pools:
         return ()
     sides = await _aggregate(rpc, multicall, [(pool, selector) for pool in pools for selector in (TOKEN0, TOKEN1)])
-    tokens = [to_checksum_address(abi_decode(["address"], raw)[0]) for raw in sides]
+    tokens = [checksum_address(abi_decode(["address"], raw)[0]) for raw in sides]
     decimals = [calls.decode_uint(raw) for raw in await _aggregate(rpc, multicall, [(t, DECIMALS) for t in tokens])]
-    return tuple(PoolSpec(to_checksum_address(pool), tokens[2 * i], tokens[2 * i + 1], decimals[2 * i],
+    return tuple(PoolSpec(checksum_address(pool), tokens[2 * i], tokens[2 * i + 1], decimals[2 * i],
                           decimals[2 * i + 1]) for i, pool in enumerate(pools))
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import functools
 import json
 import logging
 import random
@@ -38,10 +37,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from eth_utils import to_checksum_address
 from web3 import AsyncWeb3, WebSocketProvider
 
 from engine.chain.http import HttpConnectError, HttpStatusError, JsonPostClient
+from engine.protocol.codec import checksum_address
 
 log = logging.getLogger(__name__)
 
@@ -409,11 +408,6 @@ class BlockHeader:
         return f"BlockHeader(#{self.number} 0x{self.hash.hex()[:10]}.. parent 0x{self.parent_hash.hex()[:10]}..)"
 
 
-@functools.lru_cache(maxsize=4096)
-def _checksum(address: str) -> str:
-    return to_checksum_address(address)
-
-
 @dataclass(frozen=True, slots=True)
 class RawLog:
     block_number: int
@@ -432,7 +426,7 @@ class RawLog:
             bytes.fromhex(raw["blockHash"][2:]),
             bytes.fromhex(raw["transactionHash"][2:]),
             int(raw["logIndex"], 16),
-            _checksum(raw["address"]),
+            checksum_address(raw["address"]),
             tuple(bytes.fromhex(t[2:]) for t in raw["topics"]),
             bytes.fromhex(raw["data"][2:]),
             bool(raw.get("removed", False)),
@@ -473,9 +467,9 @@ class TxReceipt:
             int(raw.get("status", "0x1"), 16),
             int(raw["gasUsed"], 16),
             int(egp, 16) if egp is not None else None,
-            _checksum(raw["from"]),
-            _checksum(to) if to else None,
-            _checksum(created) if created else None,
+            checksum_address(raw["from"]),
+            checksum_address(to) if to else None,
+            checksum_address(created) if created else None,
             tuple(RawLog.from_rpc(entry) for entry in raw.get("logs") or ()),
         )
 

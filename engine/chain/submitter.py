@@ -48,7 +48,6 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 
@@ -66,6 +65,7 @@ from engine.chain.rpc import (
     RpcUnavailable,
     TxRejected,
 )
+from engine.protocol.codec import checksum_address
 from engine.store import Database, OutboundTx, SignerNonce, insert_ignore
 from engine.store.models import TX_PURPOSES
 
@@ -239,12 +239,12 @@ def _ref(row: OutboundTx) -> OutboundTxRef:
 
 
 def encode_approve(spender: str, amount: int) -> bytes:
-    return APPROVE_SELECTOR + abi_encode(["address", "uint256"], [to_checksum_address(spender), amount])
+    return APPROVE_SELECTOR + abi_encode(["address", "uint256"], [checksum_address(spender), amount])
 
 
 def encode_allowance(owner: str, spender: str) -> bytes:
     return ALLOWANCE_SELECTOR + abi_encode(["address", "address"],
-                                           [to_checksum_address(owner), to_checksum_address(spender)])
+                                           [checksum_address(owner), checksum_address(spender)])
 
 
 async def list_outbound_txs(db: Database, transaction_id: str) -> list[OutboundTxView]:
@@ -281,7 +281,7 @@ class TransactionSubmitter:
         self.bump_after_seconds = bump_after_seconds
         self.gas_margin = gas_margin
         self._signing_key = Eip1559Signer(account)
-        self.address = to_checksum_address(account.address)
+        self.address = checksum_address(account.address)
         self.signer = self.address.lower()
         self._nonce_synced = False
         self._tick_lock = asyncio.Lock()
@@ -361,7 +361,7 @@ class TransactionSubmitter:
         if isinstance(data, str):
             data = bytes.fromhex(data.removeprefix("0x"))
         data = bytes(data)
-        to = to_checksum_address(to)
+        to = checksum_address(to)
         if gas_limit is not None and gas_limit <= 0:
             raise ValueError("gas_limit must be positive")
         # The reads a send needs, at once and outside the database's write lock; fees younger than a

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
-from engine.protocol.codec import ZERO_ADDRESS
+from engine.protocol.codec import ZERO_ADDRESS, checksum_address
 
 
 def selector(signature: str) -> bytes:
@@ -46,7 +46,7 @@ def encode_prove(request: bytes, dest_tx_hash: str | bytes) -> bytes:
 
 
 def encode_claim(request: bytes, to: str) -> bytes:
-    return CLAIM + abi_encode(["bytes", "address"], [bytes(request), to_checksum_address(to)])
+    return CLAIM + abi_encode(["bytes", "address"], [bytes(request), checksum_address(to)])
 
 
 def encode_bridge_statuses(transaction_id: str | bytes) -> bytes:
@@ -62,11 +62,11 @@ def encode_bridge_proofs(transaction_id: str | bytes) -> bytes:
 
 
 def encode_can_claim(transaction_id: str | bytes, relayer: str) -> bytes:
-    return CAN_CLAIM + abi_encode(["bytes32", "address"], [_tx_id(transaction_id), to_checksum_address(relayer)])
+    return CAN_CLAIM + abi_encode(["bytes32", "address"], [_tx_id(transaction_id), checksum_address(relayer)])
 
 
 def encode_balance_of(owner: str) -> bytes:
-    return BALANCE_OF + abi_encode(["address"], [to_checksum_address(owner)])
+    return BALANCE_OF + abi_encode(["address"], [checksum_address(owner)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ class ProofDetails:
 
 
 def _address_or_none(value: str) -> str | None:
-    address = to_checksum_address(value)
+    address = checksum_address(value)
     return None if address == ZERO_ADDRESS else address
 
 

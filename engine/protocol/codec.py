@@ -126,8 +126,8 @@ def _decode_v1(r: bytes) -> BridgeRequest:
         raise RequestDecodeError(f"malformed V1 request: {exc}") from exc
     return BridgeRequest(
         version=1, origin_chain_id=o_chain, dest_chain_id=d_chain,
-        origin_sender=to_checksum_address(sender), dest_recipient=to_checksum_address(recipient),
-        origin_token=to_checksum_address(o_token), dest_token=to_checksum_address(d_token),
+        origin_sender=checksum_address(sender), dest_recipient=checksum_address(recipient),
+        origin_token=checksum_address(o_token), dest_token=checksum_address(d_token),
         origin_amount=o_amt, dest_amount=d_amt, origin_fee_amount=fee, deadline=deadline,
         nonce=nonce, send_chain_gas=gas,
     )
@@ -140,7 +140,7 @@ def _word(value: int) -> bytes:
 
 
 def _addr_bytes(address: str) -> bytes:
-    return bytes.fromhex(to_checksum_address(address)[2:])
+    return bytes.fromhex(checksum_address(address)[2:])
 
 
 def encode_request(req: BridgeRequest) -> bytes:

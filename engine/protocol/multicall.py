@@ -10,9 +10,9 @@ from typing import Protocol
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import to_checksum_address
 
 from engine.protocol.calls import selector
+from engine.protocol.codec import checksum_address
 
 __all__ = [
     "AGGREGATE3",
@@ -42,7 +42,7 @@ def encode_aggregate3(batch: Sequence[tuple[str, bytes]], *, allow_failure: bool
     """``aggregate3`` calldata for ``(target, calldata)`` pairs. With ``allow_failure=False`` (the default)
     one reverting call reverts the whole batch: a value that cannot be read fails the reading loudly."""
     return AGGREGATE3 + abi_encode(["(address,bool,bytes)[]"],
-                                   [[(to_checksum_address(target), allow_failure, data) for target, data in batch]])
+                                   [[(checksum_address(target), allow_failure, data) for target, data in batch]])
 
 
 def decode_aggregate3_results(raw: bytes) -> list[tuple[bool, bytes]]:
@@ -65,7 +65,7 @@ def decode_aggregate3(raw: bytes) -> list[bytes]:
 
 def encode_get_eth_balance(owner: str) -> bytes:
     """Multicall3's own ``getEthBalance(address)``: the native balance, read inside the same batch."""
-    return GET_ETH_BALANCE + abi_encode(["address"], [to_checksum_address(owner)])
+    return GET_ETH_BALANCE + abi_encode(["address"], [checksum_address(owner)])
 
 
 async def aggregate3(rpc: _Caller, multicall: str, batch: Sequence[tuple[str, bytes]],

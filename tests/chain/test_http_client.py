@@ -8,7 +8,12 @@ import json
 
 import pytest
 
-from engine.chain.http import HttpConnectError, HttpProtocolError, HttpStatusError, JsonPostClient
+from engine.chain.http import (
+    HttpConnectError,
+    HttpProtocolError,
+    HttpStatusError,
+    JsonPostClient,
+)
 
 
 class ScriptedServer:
@@ -132,7 +137,7 @@ async def test_a_connection_the_server_closed_is_not_reused(serve):
 
 
 async def test_idle_connections_expire(serve):
-    server, url = await serve([ok(b"1"), ok(b"2")])
+    _server, url = await serve([ok(b"1"), ok(b"2")])
     client = JsonPostClient(url, keepalive_timeout=0.05)
     await client.post(b"{}", 5)
     await asyncio.sleep(0.1)
@@ -142,7 +147,7 @@ async def test_idle_connections_expire(serve):
 
 
 async def test_status_errors_and_malformed_answers(serve):
-    server, url = await serve([b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 4\r\n\r\nslow",
+    _server, url = await serve([b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 4\r\n\r\nslow",
                                b"SMTP ready\r\n\r\n"])
     client = JsonPostClient(url)
     with pytest.raises(HttpStatusError) as info:
@@ -177,7 +182,7 @@ async def test_basic_auth_from_the_url(serve):
 
 
 async def test_concurrent_posts_are_bounded_by_the_pool(serve):
-    server, url = await serve([ok(b"%d" % i) for i in range(6)])
+    _server, url = await serve([ok(b"%d" % i) for i in range(6)])
     client = JsonPostClient(url, max_connections=2)
     answers = await asyncio.gather(*(client.post(b"{}", 5) for _ in range(6)))
     assert sorted(answers) == [b"%d" % i for i in range(6)]
