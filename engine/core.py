@@ -291,7 +291,7 @@ class Engine:
     # ------------------------------------------------------------------ chain events
 
     def _on_stored(self, session: Session, logs: list[WatchedLog]) -> None:
-        store_requests(session, logs)
+        self.relayer.seed(session, store_requests(session, logs))
 
     def _on_logs(self, chain_id: int, logs: list[WatchedLog]) -> None:
         self.relayer.logs_stored(logs)

@@ -173,6 +173,8 @@ class Relayer:
         # roll-back: `forget_all`) runs; a wake during which that happened does not keep what it read.
         self._known: dict[str, tuple[BridgeOrder, list[OrderEvent]]] = {}
         self._wake_stale: dict[str, bool] = {}
+        # new orders as the watcher's storing transaction wrote them (`seed`), remembered at its delivery
+        self._seeds: dict[str, tuple[BridgeOrder, list[OrderEvent]]] = {}
         self.processed = 0
         self.step_errors = 0
         self.notional_window = NotionalWindow(config.limits.window_seconds)
@@ -294,15 +296,30 @@ class Relayer:
         """Remember an order for its next wake, unless its stored logs changed during this one."""
         if order is None or self._wake_stale.get(transaction_id) or OrderStatus(order.status).is_terminal:
             return
+        self._remember(transaction_id, (order, events))
+
+    def _remember(self, transaction_id: str, known: tuple[BridgeOrder, list[OrderEvent]]) -> None:
         if len(self._known) >= KNOWN_ORDERS_MAX:
             del self._known[next(iter(self._known))]  # the longest unwoken
-        self._known[transaction_id] = (order, events)
+        self._known[transaction_id] = known
+
+    def seed(self, session: Session, transaction_ids: Iterable[str]) -> None:
+        """Orders the watcher's storing transaction created (called inside it): read there, with their
+        events, so that their first wake reads nothing. Kept once that transaction commits (`logs_stored`
+        takes them); a transaction that did not commit leaves seeds that the next one replaces."""
+        self._seeds = {}
+        for txid in transaction_ids:
+            order, events = _order_and_events(session, transaction_id=txid)
+            if order is not None:
+                self._seeds[txid] = (order, events)
 
     def logs_stored(self, logs: Iterable[WatchedLog]) -> None:
         """The watcher committed these logs (called after its commit): each order they name is woken, a new
         request first. A remembered order gets them added to its events, as a read would find them; a
-        BridgeRequested (which may move an existing order's origin block) makes it read again."""
+        BridgeRequested (which may move an existing order's origin block) makes it read again, unless the
+        order was created by this very commit (`seed`) and no wake has seen it since."""
         woken: dict[str, bool] = {}  # txid -> urgent
+        seeds, self._seeds = self._seeds, {}
         for stored in logs:
             txid = stored.event.args.get("transactionId")
             if not isinstance(txid, bytes):
@@ -312,6 +329,9 @@ class Relayer:
             known = self._known.get(txid)  # never there while a wake of the order runs (it took it)
             if stored.request is not None or known is None:
                 self.forget([txid])
+                seeded = seeds.pop(txid, None)
+                if seeded is not None and txid not in self._wake_stale and known is None:
+                    self._remember(txid, seeded)
                 continue
             event = OrderEvent.of(stored)
             order, events = known
@@ -330,6 +350,7 @@ class Relayer:
     def forget_all(self) -> None:
         """Stored logs were rolled back (a reorg): every order is read again at its next wake."""
         self._known.clear()
+        self._seeds.clear()
         for txid in self._wake_stale:
             self._wake_stale[txid] = True
 

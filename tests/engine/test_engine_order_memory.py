@@ -118,3 +118,34 @@ async def test_a_stored_log_joins_a_remembered_orders_events_as_a_read_would_fin
         stored = await engine.db.run_read(lambda s: order_events(s, txid))
         assert [(e.chain_id, e.name) for e in stored] == [(ORIGIN, "BridgeRequested"), (DEST, "BridgeRelayed")]
         assert judged_on[-1] == stored
+
+
+async def test_a_new_order_is_decided_on_what_the_watchers_write_stored_with_no_read(devnet, traffic, tmp_path):
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
+    reads = _count_order_reads(engine)
+    judged_on: list[tuple] = []
+    check_lost = engine.relayer._check_lost
+
+    async def recorded(order_row, status, events):
+        judged_on.append((order_row.transaction_id, status, list(events)))
+        return await check_lost(order_row, status, events)
+
+    engine.relayer._check_lost = recorded
+    async with running(engine):  # DISARMED: the new order goes Seen -> CommittedConfirmed ("would relay")
+        order = await place(traffic, "ETH", amount="0.2")
+        txid = order.transaction_id
+        await wait_for(lambda: "DISARMED" in reason_of(engine, txid) if status_of(engine, txid) else False, 30,
+                       "the dry run", tick=lambda: mine(devnet))
+        assert txid not in reads  # its first wake started from the watcher's own write
+        first = next(j for j in judged_on if j[0] == txid)
+        assert first[1] == OrderStatus.Seen
+        stored = await engine.db.run_read(lambda s: order_events(s, txid))
+        assert [(e.chain_id, e.name) for e in stored] == [(ORIGIN, "BridgeRequested")]
+        assert first[2] == stored  # the events a read gives
+
+        # a seed is kept only by the delivery of the commit that wrote it: a later one does not use it
+        engine.relayer._seeds = {txid: engine.relayer._seeds.get(txid) or (None, [])}
+        engine.relayer.forget([txid])
+        engine.relayer.logs_stored([])
+        await engine.relayer.advance(txid)
+        assert reads == [txid]
