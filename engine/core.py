@@ -324,7 +324,7 @@ class Engine:
                 for view in (*report.mined, *report.reverted):
                     if view.transaction_id:
                         self.relayer.enqueue(view.transaction_id)
-                chain.pending_transactions = len(await chain.submitter.pending())
+                chain.pending_transactions = report.still_live  # no read of its own after every head
                 await chain.refresh()
             except asyncio.CancelledError:
                 raise

@@ -202,6 +202,8 @@ class TickReport:
     filled: list[OutboundTxView] = field(default_factory=list)  # self-transfers created
     stuck: list[tuple[int, str]] = field(default_factory=list)  # (nonce, why it could not be bumped)
     errors: list[str] = field(default_factory=list)
+    # live attempts left after the tick's settlements, plus its new ones (sends meanwhile count next tick)
+    still_live: int = 0
 
     @property
     def empty(self) -> bool:
@@ -607,6 +609,7 @@ class TransactionSubmitter:
         async with self._tick_lock:
             report = TickReport()
             await self._tick(report, rebroadcast_all=False)
+            report.still_live += len(report.bumped) + len(report.filled)
             return report
 
     async def _live_rows(self) -> list[OutboundTx]:
@@ -623,6 +626,7 @@ class TransactionSubmitter:
         for r in live:
             if r.nonce not in settled:
                 by_nonce[r.nonce].append(r)
+        report.still_live = sum(map(len, by_nonce.values()))
         for nonce, attempts in sorted(by_nonce.items()):
             newest: OutboundTx | None = max(attempts, key=lambda r: r.attempt)
             for r in attempts:

@@ -118,9 +118,12 @@ async def test_broadcast_outcome_unknown_stays_signed_then_rebroadcast(db, signe
     (row,) = await _rows(db, signer)
     assert row.state == "signed" and "outcome unknown" in row.error
     assert (await sub.status(ref)).status is TxStatus.PENDING
+    report = await sub.tick()  # sent again, lost again: still live, as the operator's count shows
+    assert report.rebroadcast == [ref.tx_hash] and report.still_live == 1 == len(await sub.pending())
     monkeypatch.undo()
     (outcome,) = await settle(sub, [ref])
     assert outcome.status is TxStatus.MINED
+    assert (await sub.tick()).still_live == 0 == len(await sub.pending())
 
 
 async def test_reconcile_moves_next_nonce_forward_when_chain_is_ahead(db, signer, make_submitter, anvil_node):
