@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -78,6 +79,9 @@ SELF_TRANSFER_GAS = 21_000
 
 LIVE_STATES = ("signed", "broadcast")
 FEES_MAX_AGE_SECONDS = 1.0
+# reads started ahead of a send (`prefetch`): used only this young, and only this many at once
+PREFETCH_MAX_AGE_SECONDS = 1.0
+PREFETCH_MAX = 16
 # runs inside the write that stores the signed attempt (Database.run_write): a plain function, no awaits
 OnPersist = Callable[[Session, OutboundTx], None]
 # a signed attempt stored with one statement built once (not an ORM flush); its id comes back from the insert
@@ -223,6 +227,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _retrieved(read: asyncio.Future) -> None:
+    """A prefetched read nobody awaited must not log "exception was never retrieved"."""
+    if not read.cancelled():
+        read.exception()
+
+
 async def _ready(value: Any) -> Any:
     return value
 
@@ -295,6 +305,8 @@ class TransactionSubmitter:
         # first sends in flight: a tick meanwhile must not send the same bytes again (on an automining
         # node the first one is already mined, and the second is answered "nonce too low")
         self._sending: set[int] = set()
+        # (to, data, value) -> (started at, settlements then, gas estimate read, balance read)
+        self._prefetched: dict[tuple[str, bytes, int], tuple[float, int, asyncio.Future, asyncio.Future]] = {}
         # the statements of every allocation, built once (building one costs more than running it on SQLite)
         self._highest_nonce = select(func.max(OutboundTx.nonce)).where(*self._mine())
         nonce_key = (SignerNonce.chain_id == bindparam("of_chain"), SignerNonce.signer == bindparam("of_signer"))
@@ -338,6 +350,33 @@ class TransactionSubmitter:
         await self._broadcast(row.id, stored=row)
         return _ref(row)
 
+    def prefetch(self, to: str, data: bytes, value: int = 0) -> None:
+        """Start the reads a send of exactly this call needs (its gas estimate, our gas balance) before the
+        caller has decided to send it, so that they overlap the decision; `submit` of the same call takes
+        them if they are younger than PREFETCH_MAX_AGE_SECONDS. A hint: dropped when not used."""
+        now = time.monotonic()
+        for key, (started, *_reads) in list(self._prefetched.items()):
+            if now - started > PREFETCH_MAX_AGE_SECONDS:
+                del self._prefetched[key]  # left to finish: cancelling a request closes its connection
+        key = (checksum_address(to), bytes(data), value)
+        if key in self._prefetched or len(self._prefetched) >= PREFETCH_MAX:
+            return
+        estimate = asyncio.ensure_future(self.rpc.estimate_gas(key[0], key[1], from_address=self.address,
+                                                               value=value or None))
+        balance = asyncio.ensure_future(self.rpc.get_balance(self.address, "latest"))
+        for read in (estimate, balance):
+            read.add_done_callback(_retrieved)
+        self._prefetched[key] = (now, self._settlements, estimate, balance)
+
+    def _take_prefetched(self, to: str, data: bytes, value: int) -> tuple[int, asyncio.Future, asyncio.Future] | None:
+        entry = self._prefetched.pop((to, data, value), None)
+        if entry is None:
+            return None
+        started, settlements, estimate, balance = entry
+        if time.monotonic() - started > PREFETCH_MAX_AGE_SECONDS:
+            return None
+        return settlements, estimate, balance
+
     async def _prepare(self, to: str, data: bytes | str = b"", value: int = 0, **kwargs: Any) -> OutboundTxRef:
         """Everything but the broadcast: the durable half of submit (state 'signed' when it returns)."""
         return _ref(await self._prepare_row(to, data, value, **kwargs))
@@ -368,12 +407,17 @@ class TransactionSubmitter:
             raise ValueError("gas_limit must be positive")
         # The reads a send needs, at once and outside the database's write lock; fees younger than a
         # second are reused (the engine refreshes them on every head).
-        settlements = self._settlements
+        prefetched = self._take_prefetched(to, data, value) if gas_limit is None else None
+        if prefetched is not None:
+            settlements, estimate_read, balance_read = prefetched
+        else:
+            settlements = self._settlements
+            estimate_read = (self.rpc.estimate_gas(to, data, from_address=self.address, value=value or None)
+                             if gas_limit is None else _ready(gas_limit))
+            balance_read = self.rpc.get_balance(self.address, "latest")
         fees, estimate, balance, checked = await asyncio.gather(
-            self.fees.suggest(max_age=FEES_MAX_AGE_SECONDS),
-            self.rpc.estimate_gas(to, data, from_address=self.address, value=value or None)
-            if gas_limit is None else _ready(gas_limit),
-            self.rpc.get_balance(self.address, "latest"), precheck or _ready(None), return_exceptions=True)
+            self.fees.suggest(max_age=FEES_MAX_AGE_SECONDS), estimate_read, balance_read,
+            precheck or _ready(None), return_exceptions=True)
         for outcome in (checked, fees, estimate, balance):
             if isinstance(outcome, BaseException):
                 raise outcome

@@ -102,6 +102,8 @@ OnReorg = Callable[[int, int, list[int]], Awaitable[None] | None]
 OnStored = Callable[[Session, list[WatchedLog]], None]
 OnHead = Callable[[BlockHeader], Awaitable[None] | None]
 OnRolledBack = Callable[[int, int], None]  # (chain id, ancestor): the removed blocks' logs are deleted
+# the decoded logs of a fetch, before they are stored: a hint only (they may be stored already, or the write may fail)
+OnDecoded = Callable[[list[WatchedLog]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,7 @@ class ChainWatcher:
         on_stored: OnStored | None = None,
         on_head: OnHead | None = None,
         on_rolled_back: OnRolledBack | None = None,
+        on_decoded: OnDecoded | None = None,
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
         header_concurrency: int = 8,
@@ -190,6 +193,7 @@ class ChainWatcher:
         self.on_stored = on_stored
         self.on_head = on_head
         self.on_rolled_back = on_rolled_back
+        self.on_decoded = on_decoded
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self._sem = asyncio.Semaphore(header_concurrency)
@@ -383,6 +387,11 @@ class ChainWatcher:
                 decoded[(r.tx_hash, r.log_index)] = _decode(self.chain_id, r, headers[r.block_number].timestamp)
             except (EventDecodeError, RequestDecodeError) as exc:
                 decoded[(r.tx_hash, r.log_index)] = exc
+        if self.on_decoded is not None and decoded:
+            try:
+                self.on_decoded([w for w in decoded.values() if isinstance(w, WatchedLog)])
+            except Exception:  # noqa: BLE001 - a hint: it must never hold the chain up
+                log.exception("chain %s: on_decoded failed", self.chain_id)
 
         def store(s: Session) -> tuple[list[WatchedLog], int]:
             inserted_keys = self._insert_logs(s, raws)

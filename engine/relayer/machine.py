@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from engine.chain.live import LiveChain
 from engine.chain.rpc import ExecutionReverted, RpcError
-from engine.chain.submitter import SubmitError, TxOutcome, TxStatus
+from engine.chain.submitter import PREFETCH_MAX, PREFETCH_MAX_AGE_SECONDS, SubmitError, TxOutcome, TxStatus
 from engine.chain.watcher import WatchedLog
 from engine.config import MmtuiConfig, Route
 from engine.protocol import calls
@@ -125,6 +125,11 @@ def _gate(name: str, passed: bool, value: str, threshold: str, text: str) -> Gat
     return Gate(name, passed, value, threshold, text)
 
 
+def _relay_value(request: BridgeRequest) -> int:
+    """The native value a relay sends along: the amount itself to a native destination, else the zap."""
+    return request.dest_amount if request.is_native_dest else (request.zap_native or 0)
+
+
 def _short(txid: str) -> str:
     return txid[:10]
 
@@ -175,6 +180,8 @@ class Relayer:
         self._wake_stale: dict[str, bool] = {}
         # new orders as the watcher's storing transaction wrote them (`seed`), remembered at its delivery
         self._seeds: dict[str, tuple[BridgeOrder, list[OrderEvent]]] = {}
+        # txid -> (started at, origin status read) begun when the watcher decoded the request (`prefetch`)
+        self._origin_reads: dict[str, tuple[float, asyncio.Future]] = {}
         self.processed = 0
         self.step_errors = 0
         self.notional_window = NotionalWindow(config.limits.window_seconds)
@@ -339,6 +346,37 @@ class Relayer:
                 self._known[txid] = (order, sorted([*events, event], key=lambda e: e.position))
         for txid, urgent in woken.items():
             self.enqueue(txid, urgent=urgent)
+
+    def prefetch(self, logs: Iterable[WatchedLog]) -> None:
+        """The watcher decoded these logs and is about to store them. For a new request that the fast path
+        will relay at once (armed, route configured, no origin confirmations to wait for), the reads its
+        send needs start now, alongside the watcher's write and the decision: the relay's gas estimate and
+        our balance on the destination, the order's status on the origin. A hint: unused reads are dropped."""
+        if not self.is_armed():
+            return
+        now = time.monotonic()
+        for txid, (started, _read) in list(self._origin_reads.items()):
+            if now - started > PREFETCH_MAX_AGE_SECONDS:
+                del self._origin_reads[txid]
+        for w in logs:
+            request = w.request
+            if request is None or len(self._origin_reads) >= PREFETCH_MAX or self._route_refusal(request) is not None:
+                continue
+            origin, dest = self.chains[request.origin_chain_id], self.chains[request.dest_chain_id]
+            txid = "0x" + w.event.args["transactionId"].hex()
+            if origin.config.confirmations > 0 or txid in self._origin_reads:
+                continue
+            dest.submitter.prefetch(dest.bridge, calls.encode_relay(w.event.args["request"]), _relay_value(request))
+            read = asyncio.ensure_future(self._origin_status_of(origin, txid))
+            read.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._origin_reads[txid] = (now, read)
+
+    def _origin_status_soon(self, order: BridgeOrder) -> Awaitable[OriginBridgeStatus]:
+        """The order's origin status: the read `prefetch` started if it is young enough, else a new one."""
+        entry = self._origin_reads.pop(order.transaction_id, None)
+        if entry is not None and time.monotonic() - entry[0] <= PREFETCH_MAX_AGE_SECONDS:
+            return entry[1]
+        return self._origin_status(order)
 
     def forget(self, transaction_ids: Iterable[str]) -> None:
         """Stored logs of these orders changed (called after the watcher's commit): read them again."""
@@ -638,7 +676,7 @@ class Relayer:
         committed = False
 
         async def origin_still_requested() -> None:
-            origin_status = await self._origin_status(order)
+            origin_status = await self._origin_status_soon(order)
             decision = evaluate_committed_pending(
                 request, origin_status=origin_status, observed_confirmations=self._origin_confirmations(order, events),
                 required_confirmations=origin.config.confirmations, dest_chain_time=dest.chain_time or 0,
@@ -691,8 +729,7 @@ class Relayer:
             txid, expect, OrderStatus.RelayStarted, relay_reasons, chain_id=dest.chain_id,
             chain_time=self._clock(dest.chain_id)["chain_time"], tx_field="relay_tx_hash", before=before,
             origin_log_of=order.origin_chain_id)
-        value = request.dest_amount if request.is_native_dest else (request.zap_native or 0)
-        await dest.submitter.submit(dest.bridge, calls.encode_relay(order.request), value, purpose="relay",
+        await dest.submitter.submit(dest.bridge, calls.encode_relay(order.request), _relay_value(request), purpose="relay",
                                     transaction_id=txid, on_persist=hook,
                                     precheck=asyncio.ensure_future(precheck()) if precheck else None)
         self._stay_keys.pop(txid, None)
@@ -742,8 +779,11 @@ class Relayer:
     # ------------------------------------------------------------------ CommittedPending
 
     async def _origin_status(self, order: BridgeOrder) -> OriginBridgeStatus:
-        origin = self.chains[order.origin_chain_id]
-        raw = await origin.rpc.call(origin.bridge, calls.encode_bridge_statuses(order.transaction_id))
+        return await self._origin_status_of(self.chains[order.origin_chain_id], order.transaction_id)
+
+    @staticmethod
+    async def _origin_status_of(origin: LiveChain, transaction_id: str) -> OriginBridgeStatus:
+        raw = await origin.rpc.call(origin.bridge, calls.encode_bridge_statuses(transaction_id))
         return OriginBridgeStatus(calls.decode_uint(raw))
 
     async def _confirm(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
@@ -807,8 +847,7 @@ class Relayer:
             return await self._save(order.transaction_id, status, reasons, **clock, expect=status)
         else:
             reasons.append(_gate("armed", True, "armed", "armed", "armed"))
-        value = request.dest_amount if request.is_native_dest else (request.zap_native or 0)
-        return await self._submit(order, dest, "relay", calls.encode_relay(order.request), value, status,
+        return await self._submit(order, dest, "relay", calls.encode_relay(order.request), _relay_value(request), status,
                                   OrderStatus.RelayStarted, reasons, "relay_tx_hash")
 
     async def _submit(self, order: BridgeOrder, chain: LiveChain, purpose: str, data: bytes, value: int,

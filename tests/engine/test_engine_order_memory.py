@@ -7,6 +7,8 @@ import asyncio
 
 from sqlalchemy import delete
 
+from engine.api import Arm
+from engine.protocol import calls
 from engine.protocol.events import BRIDGE_REQUESTED
 from engine.relayer.orders import _ORDER_KEYS, order_events, plain_order, read_order
 from engine.relayer.statuses import OrderStatus
@@ -149,3 +151,39 @@ async def test_a_new_order_is_decided_on_what_the_watchers_write_stored_with_no_
         engine.relayer.logs_stored([])
         await engine.relayer.advance(txid)
         assert reads == [txid]
+
+
+async def test_armed_the_reads_of_a_new_orders_relay_start_when_the_watcher_decodes_it(devnet, traffic, tmp_path):
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
+    taken: dict[bytes, bool] = {}  # relay calldata -> did its send find the reads started for it?
+    origin_reads: dict[str, bool] = {}  # txid -> the same for its origin status
+    async with running(engine):
+        dest_submitter = engine.chains[DEST].submitter
+        take = dest_submitter._take_prefetched
+
+        def recorded_take(to, data, value):
+            found = take(to, data, value)
+            taken[data] = found is not None
+            return found
+
+        dest_submitter._take_prefetched = recorded_take
+        soon = engine.relayer._origin_status_soon
+
+        def recorded_soon(order):
+            origin_reads[order.transaction_id] = order.transaction_id in engine.relayer._origin_reads
+            return soon(order)
+
+        engine.relayer._origin_status_soon = recorded_soon
+
+        order = await place(traffic, "ETH", amount="0.2")  # disarmed: nothing is read ahead
+        await wait_for(lambda: "DISARMED" in reason_of(engine, order.transaction_id)
+                       if status_of(engine, order.transaction_id) else False, 30, "the dry run",
+                       tick=lambda: mine(devnet))
+        assert not dest_submitter._prefetched and not engine.relayer._origin_reads
+
+        assert (await engine.execute(Arm(actor="test", override=True))).ok
+        second = await place(traffic, "ETH", amount="0.2")
+        await wait_for(lambda: (status_of(engine, second.transaction_id) or 0) >= OrderStatus.RelayCompleted, 60,
+                       "the relay", tick=lambda: mine(devnet))
+        assert origin_reads[second.transaction_id], "the origin status was read again at the send"
+        assert taken[calls.encode_relay(second.request)], "the relay's estimate and balance were read again"

@@ -9,7 +9,7 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from sqlalchemy import select
 
-from engine.chain.rpc import SendOutcomeUnknown
+from engine.chain.rpc import ExecutionReverted, SendOutcomeUnknown
 from engine.chain.submitter import (
     InsufficientGasBalance,
     TxStatus,
@@ -253,3 +253,73 @@ async def test_a_tick_during_the_first_send_does_not_send_the_same_bytes_again(d
     (outcome,) = await settle(sub, [ref])
     assert outcome.status is TxStatus.MINED and len(sends) == 1
 
+
+
+def _count_reads(monkeypatch, rpc) -> list[str]:
+    """Every gas estimate and balance read the submitter asks the node for, in order."""
+    reads: list[str] = []
+    for name in ("estimate_gas", "get_balance"):
+        real = getattr(rpc, name)
+
+        async def counted(*args, _real=real, _name=name, **kwargs):
+            reads.append(_name)
+            return await _real(*args, **kwargs)
+
+        monkeypatch.setattr(rpc, name, counted)
+    return reads
+
+
+async def test_a_send_takes_the_reads_prefetched_for_exactly_its_call(db, signer, make_submitter, rpc, monkeypatch):
+    sub = make_submitter(signer)
+    reads = _count_reads(monkeypatch, rpc)
+    sub.prefetch(PEER.lower(), b"", 5)  # any spelling of the address: the same call
+    sub.prefetch(PEER, b"", 5)  # asked twice: read once
+    await asyncio.sleep(0)  # the reads start
+    assert sorted(reads) == ["estimate_gas", "get_balance"]
+    ref = await sub.submit(PEER, b"", 5, purpose="relay")
+    assert sorted(reads) == ["estimate_gas", "get_balance"], "the send read again"
+    (outcome,) = await settle(sub, [ref])
+    assert outcome.status is TxStatus.MINED
+
+    # another call (other value) is not served by a prefetch of this one, and a taken prefetch is gone
+    sub.prefetch(PEER, b"", 6)
+    await sub.submit(PEER, b"", 7, purpose="relay")
+    await sub.submit(PEER, b"", 6, purpose="relay")
+    await sub.submit(PEER, b"", 6, purpose="relay")
+    assert len(reads) == 2 + 2 + 2 + 0 + 2
+
+
+async def test_a_stale_or_reverting_prefetch(db, signer, make_submitter, rpc, anvil_node, monkeypatch):
+    sub = make_submitter(signer)
+    reads = _count_reads(monkeypatch, rpc)
+    monkeypatch.setattr("engine.chain.submitter.PREFETCH_MAX_AGE_SECONDS", 0.05)
+    sub.prefetch(PEER, b"", 5)
+    await asyncio.sleep(0.1)
+    await sub.submit(PEER, b"", 5, purpose="relay")
+    assert len(reads) == 4, "a prefetch older than its age limit is not used"
+
+    # the prefetched estimate reverts: the send raises as a live read would, and allocates nothing
+    reverting = bytes.fromhex("60006000fd")  # init code that reverts: a create estimate fails
+    start = chain_nonce(anvil_node, signer.address, "pending")
+    real_estimate = rpc.estimate_gas
+
+    async def revert_for_this_call(to, data=b"", **kwargs):
+        if data == reverting:
+            return await real_estimate(None, reverting)
+        return await real_estimate(to, data, **kwargs)
+
+    monkeypatch.setattr(rpc, "estimate_gas", revert_for_this_call)
+    sub.prefetch(PEER, reverting, 0)
+    with pytest.raises(ExecutionReverted):
+        await sub.submit(PEER, reverting, 0, purpose="relay")
+    assert await _next_nonce(db, signer) == start
+
+
+async def test_prefetches_are_bounded(db, signer, make_submitter, rpc, monkeypatch):
+    monkeypatch.setattr("engine.chain.submitter.PREFETCH_MAX", 3)
+    sub = make_submitter(signer)
+    reads = _count_reads(monkeypatch, rpc)
+    for value in range(1, 10):
+        sub.prefetch(PEER, b"", value)
+    await asyncio.sleep(0)
+    assert len(sub._prefetched) == 3 and len(reads) == 6
