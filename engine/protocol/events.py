@@ -88,6 +88,21 @@ def _normalise(abi_type: str, value: Any) -> Any:
     return value
 
 
+def _indexed_value(abi_type: str, topic: bytes) -> Any:
+    """One indexed argument from its 32-byte topic, as strict as eth_abi and ~20x cheaper: every event
+    of the bridge indexes only bytes32 and addresses."""
+    if len(topic) != 32:
+        raise EventDecodeError(f"a topic is 32 bytes, got {len(topic)}")
+    if abi_type == "bytes32":
+        return topic
+    if abi_type == "address":
+        if any(topic[:12]):
+            raise EventDecodeError(f"address topic 0x{topic.hex()} has non-zero padding")
+        return checksum_address(topic[12:])
+    (value,) = abi_decode([abi_type], topic, strict=True)
+    return _normalise(abi_type, value)
+
+
 def decode_event(topics: list[bytes], data: bytes) -> DecodedEvent:
     """Decode one log of a FastBridge contract from its raw topics and data."""
     if not topics:
@@ -104,8 +119,7 @@ def decode_event(topics: list[bytes], data: bytes) -> DecodedEvent:
     args: dict[str, Any] = {}
     try:
         for (name, abi_type), topic in zip(indexed, topics[1:]):
-            (value,) = abi_decode([abi_type], bytes(topic), strict=True)
-            args[name] = _normalise(abi_type, value)
+            args[name] = _indexed_value(abi_type, bytes(topic))
         values = abi_decode([t for _, t in plain], bytes(data), strict=True)
     except Exception as exc:  # eth_abi raises several unrelated types for malformed input
         raise EventDecodeError(f"{spec.name}: {exc}") from exc
