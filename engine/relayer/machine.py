@@ -26,7 +26,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from fractions import Fraction
@@ -71,6 +71,7 @@ from engine.relayer.fees import fee_breakdown
 from engine.relayer.orders import (
     OrderEvent,
     Step,
+    events_of_orders,
     move_order,
     order_events,
     order_status,
@@ -310,15 +311,17 @@ class Relayer:
             del self._known[next(iter(self._known))]  # the longest unwoken
         self._known[transaction_id] = known
 
-    def seed(self, session: Session, transaction_ids: Iterable[str]) -> None:
-        """Orders the watcher's storing transaction created (called inside it): read there, with their
-        events, so that their first wake reads nothing. Kept once that transaction commits (`logs_stored`
-        takes them); a transaction that did not commit leaves seeds that the next one replaces."""
+    def seed(self, session: Session, created: Sequence[BridgeOrder]) -> None:
+        """Orders the watcher's storing transaction created (called inside it, with the rows as inserted):
+        their events are read there, all in one statement, so that their first wake reads nothing. Kept
+        once that transaction commits (`logs_stored` takes them); a transaction that did not commit leaves
+        seeds that the next one replaces."""
         self._seeds = {}
-        for txid in transaction_ids:
-            order, events = _order_and_events(session, transaction_id=txid)
-            if order is not None:
-                self._seeds[txid] = (order, events)
+        if not created:
+            return
+        events = events_of_orders(session, [order.transaction_id for order in created])
+        for order in created:
+            self._seeds[order.transaction_id] = (order, events.get(order.transaction_id, []))
 
     def logs_stored(self, logs: Iterable[WatchedLog]) -> None:
         """The watcher committed these logs (called after its commit): each order they name is woken, a new

@@ -55,12 +55,15 @@ _EVENTS_OF_ORDER = (select(ChainLog.chain_id, ChainLog.topics, ChainLog.data, Ch
                            ChainLog.block_hash, ChainLog.tx_hash, ChainLog.log_index)
                     .where(ChainLog.transaction_id == bindparam("txid"))
                     .order_by(ChainLog.chain_id, ChainLog.block_number, ChainLog.log_index))
+_EVENTS_OF_ORDERS = (select(ChainLog.transaction_id, *_EVENTS_OF_ORDER.selected_columns)
+                     .where(ChainLog.transaction_id.in_(bindparam("txids", expanding=True)))
+                     .order_by(ChainLog.transaction_id, ChainLog.chain_id, ChainLog.block_number, ChainLog.log_index))
 
 
-def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[str]:
+def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[BridgeOrder]:
     """Create a Seen order for every new BridgeRequested (dedupe by transactionId), in the watcher's
     storing transaction. A request seen again in another block (re-included after a reorg) moves the
-    order's origin block to where it is now. Returns the transaction ids of the orders created."""
+    order's origin block to where it is now. Returns the orders created, exactly as stored."""
     requested = [w for w in logs if w.request is not None and w.event.name == BRIDGE_REQUESTED.name]
     if not requested:
         return []
@@ -71,7 +74,8 @@ def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[str]:
         row.transaction_id: row for row in session.scalars(_ORDERS_BY_ID, {"ids": sorted(by_id)}).all()
     }
     rows = []
-    created: list[str] = []
+    created: list[BridgeOrder] = []
+    now = datetime.now(UTC)
     for txid, w in by_id.items():
         if txid in existing:
             order = existing[txid]
@@ -98,7 +102,8 @@ def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[str]:
             origin_block_number=w.block_number, origin_block_hash=_hex(w.block_hash),
             origin_tx_hash=_hex(w.raw.tx_hash), origin_log_index=w.raw.log_index,
             status=int(OrderStatus.Seen), last_reason=f"BridgeRequested in block #{w.block_number}",
-            failures=0,
+            failures=0, relay_tx_hash=None, prove_tx_hash=None, claim_tx_hash=None, proof_time=None,
+            created_at=now, updated_at=now,
         ))
     if rows:
         insert_ignore(session, BridgeOrder, rows)
@@ -111,7 +116,7 @@ def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[str]:
                 transaction_id=row["transaction_id"], from_status=None, to_status=int(OrderStatus.Seen),
                 chain_id=w.chain_id, chain_time=w.block_timestamp, reasons=[gate_to_json(gate)],
                 tx_hash=_hex(w.raw.tx_hash)))
-            created.append(row["transaction_id"])
+            created.append(plain_order(row))
         session.connection().execute(_INSERT_TRANSITIONS, transitions)
     return created
 
@@ -237,7 +242,18 @@ def _decoded(topics: tuple[str, ...], data: bytes) -> DecodedEvent:
 def order_events(session: Session, transaction_id: str) -> list[OrderEvent]:
     """Every stored bridge event of an order, on any chain, in chain order. Logs that do not decode
     were dead-lettered when stored and are skipped here."""
-    rows = session.execute(_EVENTS_OF_ORDER, {"txid": transaction_id}).all()
+    return _events(session.connection().execute(_EVENTS_OF_ORDER, {"txid": transaction_id}).all())
+
+
+def events_of_orders(session: Session, transaction_ids: Sequence[str]) -> dict[str, list[OrderEvent]]:
+    """`order_events` of several orders in one statement."""
+    by_order: dict[str, list] = {}
+    for r in session.connection().execute(_EVENTS_OF_ORDERS, {"txids": list(transaction_ids)}).all():
+        by_order.setdefault(r.transaction_id, []).append(r)
+    return {txid: _events(rows) for txid, rows in by_order.items()}
+
+
+def _events(rows: Sequence[Any]) -> list[OrderEvent]:
     out = []
     for r in rows:
         try:

@@ -129,7 +129,8 @@ async def test_a_new_order_is_decided_on_what_the_watchers_write_stored_with_no_
     check_lost = engine.relayer._check_lost
 
     async def recorded(order_row, status, events):
-        judged_on.append((order_row.transaction_id, status, list(events)))
+        judged_on.append((order_row.transaction_id, status, list(events),
+                          {key: getattr(order_row, key) for key in _ORDER_KEYS}))
         return await check_lost(order_row, status, events)
 
     engine.relayer._check_lost = recorded
@@ -144,6 +145,10 @@ async def test_a_new_order_is_decided_on_what_the_watchers_write_stored_with_no_
         stored = await engine.db.run_read(lambda s: order_events(s, txid))
         assert [(e.chain_id, e.name) for e in stored] == [(ORIGIN, "BridgeRequested")]
         assert first[2] == stored  # the events a read gives
+        row = await engine.db.run_read(lambda s: read_order(s, txid))
+        moved = {"status", "last_reason", "updated_at"}  # by the decision since
+        assert {k: v for k, v in first[3].items() if k not in moved} == {
+            key: getattr(row, key) for key in _ORDER_KEYS if key not in moved}  # the row a read gives
 
         # a seed is kept only by the delivery of the commit that wrote it: a later one does not use it
         engine.relayer._seeds = {txid: engine.relayer._seeds.get(txid) or (None, [])}
