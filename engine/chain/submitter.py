@@ -302,6 +302,8 @@ class TransactionSubmitter:
         # a gas balance read before that may predate the spend (see _persist_new)
         self._settlements = 0
         self._broadcast_marks: dict[int, datetime] = {}  # row id -> sent at, written with the next tick
+        # the marks the running tick wrote: its snapshot of the live attempts still shows them "signed"
+        self._marks_written: dict[int, datetime] = {}
         # first sends in flight: a tick meanwhile must not send the same bytes again (on an automining
         # node the first one is already mined, and the second is answered "nonce too low")
         self._sending: set[int] = set()
@@ -662,6 +664,7 @@ class TransactionSubmitter:
         return sorted(rows, key=lambda r: (r.nonce, r.attempt))
 
     async def _tick(self, report: TickReport, *, rebroadcast_all: bool) -> None:
+        self._marks_written = {}
         live = await self._live_rows()
         if not live:
             return
@@ -676,7 +679,8 @@ class TransactionSubmitter:
             for r in attempts:
                 if r.id in self._sending:
                     continue
-                if (r.state == "signed" and r.id not in self._broadcast_marks) or rebroadcast_all:
+                first_sent = r.id in self._broadcast_marks or r.id in self._marks_written
+                if (r.state == "signed" and not first_sent) or rebroadcast_all:
                     report.rebroadcast.append(r.tx_hash)
                     await self._broadcast(r.id, report)
                     newest = None  # the send just changed its row: read it again
@@ -695,8 +699,9 @@ class TransactionSubmitter:
         """The newest live attempt (as read by this tick) is older than bump_after_seconds: in the pool
         since then without a receipt, or refused for now (fee below the base fee, pool full...) since it
         was signed. _bump re-reads the nonce's rows under the write lock before acting."""
-        if newest.id in self._broadcast_marks:
-            since = self._broadcast_marks[newest.id]
+        sent_at = self._broadcast_marks.get(newest.id) or self._marks_written.get(newest.id)
+        if sent_at is not None:
+            since = sent_at
         elif newest.state == "broadcast":
             since = newest.broadcast_at or newest.created_at
         elif newest.error is not None:
@@ -761,6 +766,7 @@ class TransactionSubmitter:
         except BaseException:
             self._broadcast_marks = {**marks, **self._broadcast_marks}
             raise
+        self._marks_written.update(marks)
         for view in views:
             log.log(logging.INFO if view.receipt_status == 1 else logging.WARNING,
                     "chain %s: nonce %d attempt %d (%s) %s in block %d: %s", self.chain_id, view.nonce, view.attempt,

@@ -104,3 +104,22 @@ async def test_no_bump_past_the_gas_balance(db, signer, make_submitter, manual_m
     node.rpc("evm_mine", [])
     (outcome,) = await settle(sub, [ref])
     assert outcome.status is TxStatus.MINED
+
+
+async def test_a_tick_after_a_first_send_does_not_send_it_again(db, signer, make_submitter, manual_mining,
+                                                                monkeypatch):
+    sub = make_submitter(signer)
+    ref = await sub.submit(PEER, b"", 1, purpose="relay")  # sent; its mark waits for the next tick's write
+    sends: list[bytes] = []
+    real_send = sub.rpc.send_raw_transaction
+
+    async def counted(raw):
+        sends.append(raw)
+        return await real_send(raw)
+
+    monkeypatch.setattr(sub.rpc, "send_raw_transaction", counted)
+    report = await sub.tick()  # read the attempt as "signed", then wrote its mark: not a reason to send again
+    assert report.rebroadcast == [] and sends == []
+    (row,) = await _rows(db, signer)
+    assert row.state == "broadcast" and row.tx_hash == ref.tx_hash
+    assert (await sub.tick()).rebroadcast == [] and sends == []
