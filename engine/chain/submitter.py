@@ -726,6 +726,9 @@ class TransactionSubmitter:
             query = select(OutboundTx).where(*self._mine(), OutboundTx.nonce.in_(nonces),
                                              OutboundTx.state.in_(LIVE_STATES))
             rows = await self.db.run_read(lambda s: s.scalars(query).all())
+        # a nonce the count does not show as used cannot have a receipt yet: not asked (a backlog of sends
+        # would otherwise be asked for every one of its receipts at every tick)
+        rows = [r for r in rows if r.nonce < latest]
         receipts = await asyncio.gather(*(self.rpc.get_transaction_receipt(r.tx_hash) for r in rows),
                                         return_exceptions=True)
         found: dict[int, tuple[OutboundTx, Any]] = {}

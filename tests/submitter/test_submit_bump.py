@@ -123,3 +123,24 @@ async def test_a_tick_after_a_first_send_does_not_send_it_again(db, signer, make
     (row,) = await _rows(db, signer)
     assert row.state == "broadcast" and row.tx_hash == ref.tx_hash
     assert (await sub.tick()).rebroadcast == [] and sends == []
+
+
+async def test_a_tick_asks_only_for_the_receipts_the_chains_count_says_exist(db, signer, make_submitter,
+                                                                            manual_mining, monkeypatch):
+    node = manual_mining
+    sub = make_submitter(signer)
+    refs = [await sub.submit(PEER, b"", i + 1, purpose="relay") for i in range(3)]
+    asked: list[str] = []
+    real_receipt = sub.rpc.get_transaction_receipt
+
+    async def counted(tx_hash):
+        asked.append(tx_hash if isinstance(tx_hash, str) else "0x" + bytes(tx_hash).hex())
+        return await real_receipt(tx_hash)
+
+    monkeypatch.setattr(sub.rpc, "get_transaction_receipt", counted)
+    await sub.tick()
+    assert asked == [] and len(await sub.pending()) == 3  # nothing mined: no receipt can exist
+    node.rpc("evm_mine", [])
+    report = await sub.tick()
+    assert sorted(asked) == sorted(r.tx_hash for r in refs)
+    assert sorted(v.tx_hash for v in report.mined) == sorted(r.tx_hash for r in refs)
