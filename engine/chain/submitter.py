@@ -227,8 +227,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _retrieved(read: asyncio.Future) -> None:
-    """A prefetched read nobody awaited must not log "exception was never retrieved"."""
+def outcome_retrieved(read: asyncio.Future) -> None:
+    """A done-callback for a read started ahead that nobody may await: no "exception was never retrieved"."""
     if not read.cancelled():
         read.exception()
 
@@ -367,7 +367,7 @@ class TransactionSubmitter:
                                                                value=value or None))
         balance = asyncio.ensure_future(self.rpc.get_balance(self.address, "latest"))
         for read in (estimate, balance):
-            read.add_done_callback(_retrieved)
+            read.add_done_callback(outcome_retrieved)
         self._prefetched[key] = (now, self._settlements, estimate, balance)
 
     def _take_prefetched(self, to: str, data: bytes, value: int) -> tuple[int, asyncio.Future, asyncio.Future] | None:

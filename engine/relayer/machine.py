@@ -36,7 +36,14 @@ from sqlalchemy.orm import Session
 
 from engine.chain.live import LiveChain
 from engine.chain.rpc import ExecutionReverted, RpcError
-from engine.chain.submitter import PREFETCH_MAX, PREFETCH_MAX_AGE_SECONDS, SubmitError, TxOutcome, TxStatus
+from engine.chain.submitter import (
+    PREFETCH_MAX,
+    PREFETCH_MAX_AGE_SECONDS,
+    SubmitError,
+    TxOutcome,
+    TxStatus,
+    outcome_retrieved,
+)
 from engine.chain.watcher import WatchedLog
 from engine.config import MmtuiConfig, Route
 from engine.protocol import calls
@@ -371,7 +378,7 @@ class Relayer:
                 continue
             dest.submitter.prefetch(dest.bridge, calls.encode_relay(w.event.args["request"]), _relay_value(request))
             read = asyncio.ensure_future(self._origin_status_of(origin, txid))
-            read.add_done_callback(lambda done: done.cancelled() or done.exception())
+            read.add_done_callback(outcome_retrieved)
             self._origin_reads[txid] = (now, read)
 
     def _origin_status_soon(self, order: BridgeOrder) -> Awaitable[OriginBridgeStatus]:
