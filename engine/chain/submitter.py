@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -52,6 +51,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 
+from engine.chain.ahead import ReadsAhead
 from engine.chain.fees import FeePolicy, Fees
 from engine.chain.signing import Eip1559Signer, Eip1559Tx
 from engine.chain.rpc import (
@@ -79,9 +79,6 @@ SELF_TRANSFER_GAS = 21_000
 
 LIVE_STATES = ("signed", "broadcast")
 FEES_MAX_AGE_SECONDS = 1.0
-# reads started ahead of a send (`prefetch`): used only this young, and only this many at once
-PREFETCH_MAX_AGE_SECONDS = 1.0
-PREFETCH_MAX = 16
 # runs inside the write that stores the signed attempt (Database.run_write): a plain function, no awaits
 OnPersist = Callable[[Session, OutboundTx], None]
 # a signed attempt stored with one statement built once (not an ORM flush); its id comes back from the insert
@@ -227,12 +224,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def outcome_retrieved(read: asyncio.Future) -> None:
-    """A done-callback for a read started ahead that nobody may await: no "exception was never retrieved"."""
-    if not read.cancelled():
-        read.exception()
-
-
 async def _ready(value: Any) -> Any:
     return value
 
@@ -307,8 +298,8 @@ class TransactionSubmitter:
         # first sends in flight: a tick meanwhile must not send the same bytes again (on an automining
         # node the first one is already mined, and the second is answered "nonce too low")
         self._sending: set[int] = set()
-        # (to, data, value) -> (started at, settlements then, gas estimate read, balance read)
-        self._prefetched: dict[tuple[str, bytes, int], tuple[float, int, asyncio.Future, asyncio.Future]] = {}
+        # (to, data, value) -> (settlements then, gas estimate read, balance read)
+        self._prefetched: ReadsAhead[tuple[str, bytes, int], tuple[int, asyncio.Future, asyncio.Future]] = ReadsAhead()
         # the statements of every allocation, built once (building one costs more than running it on SQLite)
         self._highest_nonce = select(func.max(OutboundTx.nonce)).where(*self._mine())
         nonce_key = (SignerNonce.chain_id == bindparam("of_chain"), SignerNonce.signer == bindparam("of_signer"))
@@ -355,29 +346,17 @@ class TransactionSubmitter:
     def prefetch(self, to: str, data: bytes, value: int = 0) -> None:
         """Start the reads a send of exactly this call needs (its gas estimate, our gas balance) before the
         caller has decided to send it, so that they overlap the decision; `submit` of the same call takes
-        them if they are younger than PREFETCH_MAX_AGE_SECONDS. A hint: dropped when not used."""
-        now = time.monotonic()
-        for key, (started, *_reads) in list(self._prefetched.items()):
-            if now - started > PREFETCH_MAX_AGE_SECONDS:
-                del self._prefetched[key]  # left to finish: cancelling a request closes its connection
+        them while they are young (`ReadsAhead`)."""
         key = (checksum_address(to), bytes(data), value)
-        if key in self._prefetched or len(self._prefetched) >= PREFETCH_MAX:
+        if not self._prefetched.room_for(key):
             return
         estimate = asyncio.ensure_future(self.rpc.estimate_gas(key[0], key[1], from_address=self.address,
                                                                value=value or None))
         balance = asyncio.ensure_future(self.rpc.get_balance(self.address, "latest"))
-        for read in (estimate, balance):
-            read.add_done_callback(outcome_retrieved)
-        self._prefetched[key] = (now, self._settlements, estimate, balance)
+        self._prefetched.keep(key, (self._settlements, estimate, balance), estimate, balance)
 
     def _take_prefetched(self, to: str, data: bytes, value: int) -> tuple[int, asyncio.Future, asyncio.Future] | None:
-        entry = self._prefetched.pop((to, data, value), None)
-        if entry is None:
-            return None
-        started, settlements, estimate, balance = entry
-        if time.monotonic() - started > PREFETCH_MAX_AGE_SECONDS:
-            return None
-        return settlements, estimate, balance
+        return self._prefetched.take((to, data, value))
 
     async def _prepare(self, to: str, data: bytes | str = b"", value: int = 0, **kwargs: Any) -> OutboundTxRef:
         """Everything but the broadcast: the durable half of submit (state 'signed' when it returns)."""

@@ -36,14 +36,8 @@ from sqlalchemy.orm import Session
 
 from engine.chain.live import LiveChain
 from engine.chain.rpc import ExecutionReverted, RpcError
-from engine.chain.submitter import (
-    PREFETCH_MAX,
-    PREFETCH_MAX_AGE_SECONDS,
-    SubmitError,
-    TxOutcome,
-    TxStatus,
-    outcome_retrieved,
-)
+from engine.chain.ahead import ReadsAhead
+from engine.chain.submitter import SubmitError, TxOutcome, TxStatus
 from engine.chain.watcher import WatchedLog
 from engine.config import MmtuiConfig, Route
 from engine.protocol import calls
@@ -188,8 +182,8 @@ class Relayer:
         self._wake_stale: dict[str, bool] = {}
         # new orders as the watcher's storing transaction wrote them (`seed`), remembered at its delivery
         self._seeds: dict[str, tuple[BridgeOrder, list[OrderEvent]]] = {}
-        # txid -> (started at, origin status read) begun when the watcher decoded the request (`prefetch`)
-        self._origin_reads: dict[str, tuple[float, asyncio.Future]] = {}
+        # txid -> the origin status read begun when the watcher decoded the request (`prefetch`)
+        self._origin_reads: ReadsAhead[str, asyncio.Future] = ReadsAhead()
         self.processed = 0
         self.step_errors = 0
         self.notional_window = NotionalWindow(config.limits.window_seconds)
@@ -364,29 +358,21 @@ class Relayer:
         our balance on the destination, the order's status on the origin. A hint: unused reads are dropped."""
         if not self.is_armed():
             return
-        now = time.monotonic()
-        for txid, (started, _read) in list(self._origin_reads.items()):
-            if now - started > PREFETCH_MAX_AGE_SECONDS:
-                del self._origin_reads[txid]
         for w in logs:
             request = w.request
-            if request is None or len(self._origin_reads) >= PREFETCH_MAX or self._route_refusal(request) is not None:
+            if request is None or self._route_refusal(request) is not None:
                 continue
             origin, dest = self.chains[request.origin_chain_id], self.chains[request.dest_chain_id]
             txid = "0x" + w.event.args["transactionId"].hex()
-            if origin.config.confirmations > 0 or txid in self._origin_reads:
+            if origin.config.confirmations > 0 or not self._origin_reads.room_for(txid):
                 continue
             dest.submitter.prefetch(dest.bridge, calls.encode_relay(w.event.args["request"]), _relay_value(request))
             read = asyncio.ensure_future(self._origin_status_of(origin, txid))
-            read.add_done_callback(outcome_retrieved)
-            self._origin_reads[txid] = (now, read)
+            self._origin_reads.keep(txid, read, read)
 
     def _origin_status_soon(self, order: BridgeOrder) -> Awaitable[OriginBridgeStatus]:
         """The order's origin status: the read `prefetch` started if it is young enough, else a new one."""
-        entry = self._origin_reads.pop(order.transaction_id, None)
-        if entry is not None and time.monotonic() - entry[0] <= PREFETCH_MAX_AGE_SECONDS:
-            return entry[1]
-        return self._origin_status(order)
+        return self._origin_reads.take(order.transaction_id) or self._origin_status(order)
 
     def forget(self, transaction_ids: Iterable[str]) -> None:
         """Stored logs of these orders changed (called after the watcher's commit): read them again."""

@@ -292,7 +292,7 @@ async def test_a_send_takes_the_reads_prefetched_for_exactly_its_call(db, signer
 async def test_a_stale_or_reverting_prefetch(db, signer, make_submitter, rpc, anvil_node, monkeypatch):
     sub = make_submitter(signer)
     reads = _count_reads(monkeypatch, rpc)
-    monkeypatch.setattr("engine.chain.submitter.PREFETCH_MAX_AGE_SECONDS", 0.05)
+    sub._prefetched.max_age = 0.05
     sub.prefetch(PEER, b"", 5)
     await asyncio.sleep(0.1)
     await sub.submit(PEER, b"", 5, purpose="relay")
@@ -316,8 +316,8 @@ async def test_a_stale_or_reverting_prefetch(db, signer, make_submitter, rpc, an
 
 
 async def test_prefetches_are_bounded(db, signer, make_submitter, rpc, monkeypatch):
-    monkeypatch.setattr("engine.chain.submitter.PREFETCH_MAX", 3)
     sub = make_submitter(signer)
+    sub._prefetched.limit = 3
     reads = _count_reads(monkeypatch, rpc)
     for value in range(1, 10):
         sub.prefetch(PEER, b"", value)
