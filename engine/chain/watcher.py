@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 BRIDGE_TOPIC0S: tuple[bytes, ...] = tuple(e.topic0 for e in BRIDGE_EVENTS)
 
 # The statements of every round, built once (building one costs more than running it on SQLite).
+#: stored headers below the window are deleted at most this often (they are read back by number, newest first)
+PRUNE_EVERY_BLOCKS = 32
 _STORED_LOG_KEYS = select(ChainLog.tx_hash, ChainLog.log_index).where(
     ChainLog.chain_id == bindparam("chain_id"), ChainLog.tx_hash.in_(bindparam("tx_hashes", expanding=True)))
 _DROP_HEADERS = delete(RecentBlock.__table__).where(
@@ -198,6 +200,7 @@ class ChainWatcher:
         self.max_backoff = max_backoff
         self._sem = asyncio.Semaphore(header_concurrency)
         self._recent = RecentBlocks(window, chain_id=chain_id)
+        self._pruned_at: int | None = None  # the block at the last deletion of headers below the window
         self._cursor: Cursor | None = None
         self._loaded = False
         self._pending: list[WatchedLog] = []
@@ -392,6 +395,9 @@ class ChainWatcher:
                 self.on_decoded([w for w in decoded.values() if isinstance(w, WatchedLog)])
             except Exception:  # noqa: BLE001 - a hint: it must never hold the chain up
                 log.exception("chain %s: on_decoded failed", self.chain_id)
+            # one turn of the loop: the reads the hook started send their requests now, so that the node
+            # answers them during the write below (which holds the loop), not after it
+            await asyncio.sleep(0)
 
         def store(s: Session) -> tuple[list[WatchedLog], int]:
             inserted_keys = self._insert_logs(s, raws)
@@ -415,11 +421,14 @@ class ChainWatcher:
             if fresh and self.on_stored is not None:
                 self.on_stored(s, fresh)
             self._store_headers(s, window_headers)
-            s.connection().execute(_PRUNE_HEADERS, {"chain_id": self.chain_id, "up_to": end - self.window})
+            if self._pruned_at is None or end - self._pruned_at >= PRUNE_EVERY_BLOCKS:
+                s.connection().execute(_PRUNE_HEADERS, {"chain_id": self.chain_id, "up_to": end - self.window})
             self._set_cursor(s, pinned)
             return fresh, dead
 
         fresh, dead = await self.db.run_write(store)
+        if self._pruned_at is None or end - self._pruned_at >= PRUNE_EVERY_BLOCKS:
+            self._pruned_at = end
         self.dead_letters += dead
         if low > start:
             self._recent.reset(window_headers)
@@ -448,12 +457,15 @@ class ChainWatcher:
         return {(r.tx_hash, r.log_index) for r in raws if (_hex(r.tx_hash), r.log_index) not in before}
 
     def _store_headers(self, s: Session, headers: Sequence[BlockHeader]) -> None:
+        """Store these headers, replacing any stored at the same numbers (another fork's)."""
         if not headers:
             return
+        rows = [dict(chain_id=self.chain_id, number=h.number, hash=_hex(h.hash), parent_hash=_hex(h.parent_hash),
+                     timestamp=h.timestamp) for h in headers]
+        if insert_ignore(s, RecentBlock, rows) == len(rows):
+            return  # the common case: all new numbers, one statement
         s.connection().execute(_DROP_HEADERS, {"chain_id": self.chain_id, "numbers": [h.number for h in headers]})
-        insert_ignore(s, RecentBlock, [
-            dict(chain_id=self.chain_id, number=h.number, hash=_hex(h.hash), parent_hash=_hex(h.parent_hash),
-                 timestamp=h.timestamp) for h in headers])
+        insert_ignore(s, RecentBlock, rows)
 
     def _set_cursor(self, s: Session, header: BlockHeader | Cursor) -> None:
         conn = s.connection()

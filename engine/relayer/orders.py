@@ -46,7 +46,11 @@ def summary(reasons: Sequence[Gate]) -> str:
 
 
 # built once: the watcher's storing transaction runs these for every block with a request
-_ORDERS_BY_ID = select(BridgeOrder).where(BridgeOrder.transaction_id.in_(bindparam("ids", expanding=True)))
+_ORIGIN_BLOCKS_BY_ID = select(BridgeOrder.transaction_id, BridgeOrder.origin_block_hash).where(
+    BridgeOrder.transaction_id.in_(bindparam("ids", expanding=True)))
+_MOVE_ORIGIN_LOG = update(BridgeOrder.__table__).where(BridgeOrder.transaction_id == bindparam("txid")).values(
+    origin_block_number=bindparam("to_number"), origin_block_hash=bindparam("to_hash"),
+    origin_tx_hash=bindparam("to_tx_hash"), origin_log_index=bindparam("to_log_index"))
 _INSERT_TRANSITIONS = insert(OrderTransition.__table__)
 
 
@@ -70,20 +74,17 @@ def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[BridgeO
     by_id: dict[str, WatchedLog] = {}
     for w in requested:
         by_id[_hex(w.event.args["transactionId"])] = w
-    existing = {
-        row.transaction_id: row for row in session.scalars(_ORDERS_BY_ID, {"ids": sorted(by_id)}).all()
-    }
+    connection = session.connection()
+    existing = dict(connection.execute(_ORIGIN_BLOCKS_BY_ID, {"ids": sorted(by_id)}).all())
     rows = []
     created: list[BridgeOrder] = []
     now = datetime.now(UTC)
     for txid, w in by_id.items():
         if txid in existing:
-            order = existing[txid]
-            if order.origin_block_hash != _hex(w.block_hash):
-                order.origin_block_number = w.block_number
-                order.origin_block_hash = _hex(w.block_hash)
-                order.origin_tx_hash = _hex(w.raw.tx_hash)
-                order.origin_log_index = w.raw.log_index
+            if existing[txid] != _hex(w.block_hash):
+                connection.execute(_MOVE_ORIGIN_LOG, {
+                    "txid": txid, "to_number": w.block_number, "to_hash": _hex(w.block_hash),
+                    "to_tx_hash": _hex(w.raw.tx_hash), "to_log_index": w.raw.log_index})
             continue
         r = w.request
         assert r is not None
@@ -117,7 +118,7 @@ def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[BridgeO
                 chain_id=w.chain_id, chain_time=w.block_timestamp, reasons=[gate_to_json(gate)],
                 tx_hash=_hex(w.raw.tx_hash)))
             created.append(plain_order(row))
-        session.connection().execute(_INSERT_TRANSITIONS, transitions)
+        connection.execute(_INSERT_TRANSITIONS, transitions)
     return created
 
 

@@ -382,3 +382,69 @@ async def test_an_announced_block_the_node_does_not_know_falls_back_to_the_head(
         for r in rpcs.values():
             await r.close()
     assert sink.requested().count(order.transaction_id) == 1
+
+
+async def test_stored_headers_stay_bounded_and_the_newest_window_is_the_chains(devnet, sqlite_db, make_rpc):
+    from engine.chain.watcher import PRUNE_EVERY_BLOCKS
+    from engine.store import RecentBlock
+
+    db = sqlite_db
+    cid = devnet.deployments[0].chain_id
+    node = devnet.node(cid)
+    window = 4
+    watcher = watchers(devnet, db, make_rpc, Sink(), window=window)[cid]
+
+    async def stored() -> list[RecentBlock]:
+        async with db.read() as s:
+            return list((await s.scalars(select(RecentBlock).where(RecentBlock.chain_id == cid)
+                                         .order_by(RecentBlock.number))).all())
+
+    counts = []
+    for _ in range(2 * PRUNE_EVERY_BLOCKS + 5):  # one block per round: deletions are spread over rounds
+        node.rpc("evm_mine", [])
+        await watcher.step()
+        counts.append(len(await stored()))
+    assert max(counts) <= window + PRUNE_EVERY_BLOCKS
+    assert min(counts[PRUNE_EVERY_BLOCKS:]) >= window
+    rows = await stored()
+    newest = rows[-window:]
+    assert [r.number for r in newest] == list(range(watcher.cursor - window + 1, watcher.cursor + 1))
+    for r in newest:
+        assert r.hash == node.rpc("eth_getBlockByNumber", [hex(r.number), False])["hash"]
+    # a restarted watcher resumes from them
+    again = watchers(devnet, db, make_rpc, Sink(), window=window)[cid]
+    node.rpc("evm_mine", [])
+    await again.step()
+    assert again.cursor == watcher.cursor + 1
+
+
+async def test_a_request_stored_again_from_another_block_moves_its_order_and_creates_nothing(devnet, db, make_rpc):
+    """A re-included request (a reorg put it in another block) keeps its one order, moved to the new block."""
+    from dataclasses import replace
+
+    from engine.chain.watcher import _decode
+    from engine.relayer.orders import store_requests
+    from engine.store import BridgeOrder, OrderTransition
+
+    gen = TrafficGenerator(load_manifest(devnet.settings.directory), seed=11)
+    (order,) = await place(gen, 1)
+    cid = order.origin_chain_id
+    deployment = next(d for d in devnet.deployments if d.chain_id == cid)
+    rpc = make_rpc(cid, deployment.rpc_url)
+    head = heads(devnet)[cid]
+    raws = await rpc.get_logs(deployment.bridge, head, head, [[BRIDGE_REQUESTED.topic0]])
+    header = await rpc.get_block(head)
+    first = _decode(cid, raws[-1], header.timestamp)
+    moved = replace(first, raw=replace(first.raw, block_number=head + 5, block_hash=b"\x42" * 32,
+                                       tx_hash=b"\x43" * 32, log_index=7))
+
+    created = await db.run_write(lambda s: store_requests(s, [first]))
+    again = await db.run_write(lambda s: store_requests(s, [moved]))
+    assert [o.transaction_id for o in created] == [order.transaction_id] and again == []
+    async with db.read() as s:
+        rows = (await s.scalars(select(BridgeOrder).where(BridgeOrder.transaction_id == order.transaction_id))).all()
+        traces = await s.scalar(select(func.count()).select_from(OrderTransition).where(
+            OrderTransition.transaction_id == order.transaction_id))
+    assert len(rows) == 1 and traces == 1
+    assert (rows[0].origin_block_number, rows[0].origin_block_hash, rows[0].origin_tx_hash,
+            rows[0].origin_log_index) == (head + 5, "0x" + "42" * 32, "0x" + "43" * 32, 7)
