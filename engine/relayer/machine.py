@@ -173,6 +173,10 @@ class Relayer:
         # commitments decided but not yet written (the fast path writes them with the relay): counted as
         # committed by _committed_dest until their write has committed
         self._reservations: dict[tuple[int, str], dict[str, int]] = {}
+        # destAmount of every committed order (COMMITTED_STATUSES) per (dest chain, lowercase token) and txid,
+        # kept from the rows this relayer's own writes return (they are the only writers of an order's status);
+        # None: not known, read from the database at the next decision (at start, after a reorg or a failure)
+        self._committed: dict[tuple[int, str], dict[str, int]] | None = None
         self._retry_at: dict[str, float] = {}
         self._stay_keys: dict[str, tuple[str, ...]] = {}  # the blockers last recorded for a waiting order
         # Between wakes an order is served from memory: the row its last write returned and the events read
@@ -248,6 +252,7 @@ class Relayer:
                 raise
             except Exception:  # noqa: BLE001 - one order's trouble must not stop the others
                 self.step_errors += 1
+                self._committed = None  # a write may have committed unseen: count from the database again
                 log.exception("order %s: step failed; will retry", _short(txid))
                 self._backoff(txid, 1)
 
@@ -453,6 +458,7 @@ class Relayer:
         snapshot = await self.db.run_write(write)
         if isinstance(snapshot, StepResult):
             return snapshot
+        self._note_written(snapshot)
         if staying:
             self._stay_keys[txid] = stay_key
         else:
@@ -480,8 +486,8 @@ class Relayer:
         captured: list[BridgeOrder] = []
 
         def hook(session: Session, row: OutboundTx) -> None:
-            if origin_log_of is not None and session.scalar(
-                    _REQUEST_STORED, {"txid": txid, "on_chain": origin_log_of}) is None:
+            if origin_log_of is not None and session.connection().execute(
+                    _REQUEST_STORED, {"txid": txid, "on_chain": origin_log_of}).first() is None:
                 raise _Conflict(f"order {txid}: its BridgeRequested is no longer stored")
             steps = [Step(step_status, step_reasons) for step_status, step_reasons in (before() if before else [])]
             steps.append(Step(to_status, [*reasons, _gate("submit", True, row.tx_hash, "",
@@ -540,12 +546,25 @@ class Relayer:
         return self._commit_locks.setdefault((chain_id, token.lower()), asyncio.Lock())
 
     async def _committed_dest(self, chain_id: int, token: str) -> int:
-        query = select(BridgeOrder.dest_amount).where(
-            BridgeOrder.dest_chain_id == chain_id, BridgeOrder.dest_token == token.lower(),
-            BridgeOrder.status.in_([int(x) for x in COMMITTED_STATUSES]))
-        amounts = await self.db.run_read(lambda s: s.scalars(query).all())
-        reserved = self.reserved_amounts().get((chain_id, token.lower()), 0)
-        return sum(amounts) + reserved  # in Python: SUM over uint256 text is not exact on SQLite
+        """destAmount committed on this chain+token: our committed orders, and the commitments decided but
+        not yet written (`_reservations`). Called under the chain+token's commit lock."""
+        if self._committed is None:
+            self._committed = await self.db.run_read(_committed_orders)
+        key = (chain_id, token.lower())
+        held = self._committed.get(key)
+        # in Python: SUM over uint256 text is not exact on SQLite
+        return (sum(held.values()) if held else 0) + self.reserved_amounts().get(key, 0)
+
+    def _note_written(self, order: BridgeOrder) -> None:
+        """An order as a write of ours committed it: its commitment is counted, moved or released."""
+        if self._committed is None:
+            return
+        key = (order.dest_chain_id, order.dest_token.lower())
+        held = self._committed.get(key)
+        if OrderStatus(order.status) in COMMITTED_STATUSES:
+            self._committed.setdefault(key, {})[order.transaction_id] = order.dest_amount
+        elif held is not None and held.pop(order.transaction_id, None) is not None and not held:
+            del self._committed[key]
 
     # ------------------------------------------------------------------ Seen / NotEnoughInventory
 
@@ -725,9 +744,13 @@ class Relayer:
             txid, expect, OrderStatus.RelayStarted, relay_reasons, chain_id=dest.chain_id,
             chain_time=self._clock(dest.chain_id)["chain_time"], tx_field="relay_tx_hash", before=before,
             origin_log_of=order.origin_chain_id)
-        await dest.submitter.submit(dest.bridge, calls.encode_relay(order.request), _relay_value(request), purpose="relay",
-                                    transaction_id=txid, on_persist=hook,
-                                    precheck=asyncio.ensure_future(precheck()) if precheck else None)
+        try:
+            await dest.submitter.submit(dest.bridge, calls.encode_relay(order.request), _relay_value(request),
+                                        purpose="relay", transaction_id=txid, on_persist=hook,
+                                        precheck=asyncio.ensure_future(precheck()) if precheck else None)
+        finally:
+            if captured:  # committed with the signed relay, whatever its broadcast did
+                self._note_written(captured[0])
         self._stay_keys.pop(txid, None)
         if not captured:
             return StepResult(OrderStatus.RelayStarted, True, "relay sent")
@@ -866,6 +889,9 @@ class Relayer:
         except SubmitError as exc:
             gate = _gate(purpose, False, "not sent", "sent", f"{purpose} not sent: {exc}")
             return await self._save(order.transaction_id, expect, [*reasons, gate], **clock, expect=expect)
+        finally:
+            if captured:  # committed with the signed transaction, whatever its broadcast did
+                self._note_written(captured[0])
         if captured:
             self.on_order(captured[0])
             self._announce(captured[0], expect, to_status, f"{purpose} sent")
@@ -1163,12 +1189,23 @@ class Relayer:
             return moved
 
         detached = await self.db.run_write(roll_back)
+        self._committed = None  # released commitments: counted from the database again
         moved = [order.transaction_id for order in detached]
         self.forget(moved)
         for order in detached:
             self.on_order(order)
             self.on_event("warning", f"{_short(order.transaction_id)} {order.last_reason}")
         return moved
+
+
+def _committed_orders(s: Session) -> dict[tuple[int, str], dict[str, int]]:
+    rows = s.execute(select(BridgeOrder.dest_chain_id, BridgeOrder.dest_token, BridgeOrder.transaction_id,
+                            BridgeOrder.dest_amount)
+                     .where(BridgeOrder.status.in_([int(x) for x in COMMITTED_STATUSES]))).all()
+    committed: dict[tuple[int, str], dict[str, int]] = {}
+    for chain_id, token, txid, amount in rows:
+        committed.setdefault((chain_id, token.lower()), {})[txid] = amount
+    return committed
 
 
 def _order_and_events(s: Session, *, transaction_id: str) -> tuple[BridgeOrder | None, list[OrderEvent]]:

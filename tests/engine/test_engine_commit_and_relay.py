@@ -136,3 +136,47 @@ async def test_a_relay_that_would_revert_commits_step_by_step_and_is_refused_aft
         assert token_balance(devnet, DEST, "USDC", RELAYER_ADDRESS) == before
         usdc_view = next(i for i in engine.snapshot().inventory if i.chain_id == DEST and i.symbol == "USDC")
         assert usdc_view.committed == 0
+
+
+async def test_the_committed_amounts_kept_in_memory_equal_the_databases_at_every_decision(devnet, traffic, tmp_path):
+    from engine.relayer.machine import _committed_orders
+
+    engine = make_engine(engine_config(devnet, tmp_path))
+    relayer = engine.relayer
+    compared: list[tuple[int, int]] = []
+    kept = relayer._committed_dest
+
+    async def checked(chain_id: int, token: str) -> int:
+        counted = await kept(chain_id, token)
+        stored = await engine.db.run_read(_committed_orders)
+        reserved = relayer.reserved_amounts().get((chain_id, token.lower()), 0)
+        compared.append((counted, sum(stored.get((chain_id, token.lower()), {}).values()) + reserved))
+        return counted
+
+    relayer._committed_dest = checked
+    node = devnet.node(ORIGIN)
+    async with running(engine):
+        await engine.execute(Arm())
+        held = token_balance(devnet, DEST, "USDC", RELAYER_ADDRESS)
+        dest_amount = held * 2 // 3  # one fits, the other waits for the first to leave the committed set
+        origin_amount = -(-(dest_amount + USDC_FEE) * 1000 // 999)
+        node.rpc("evm_setAutomine", [False])
+        try:
+            hashes = [await asyncio.to_thread(traffic.send_bridge, ORIGIN, DEST, "USDC", origin_amount, dest_amount,
+                                              3700) for _ in range(2)]
+            node.rpc("evm_mine", [])
+        finally:
+            node.rpc("evm_setAutomine", [True])
+        small = [await place(traffic, "USDC") for _ in range(2)]
+        receipts = [traffic.w3[ORIGIN].eth.get_transaction_receipt(h) for h in hashes]
+        txids = ["0x" + r["logs"][-1]["topics"][1].hex().removeprefix("0x") for r in receipts]
+        await wait_for(lambda: all(relayed_by(devnet, o.transaction_id) == RELAYER_ADDRESS for o in small)
+                       and any(status_of(engine, t) == OrderStatus.NotEnoughInventory for t in txids), 60,
+                       "the small orders relayed, one large one waiting", tick=lambda: mine(devnet))
+        await wait_for(lambda: all((status_of(engine, o.transaction_id) or 0) >= OrderStatus.RelayCompleted
+                                   for o in small), 30, "RelayCompleted", tick=lambda: mine(devnet))
+        assert relayer._committed is not None  # counted in memory, not read again at each decision
+        in_memory = {key: dict(held) for key, held in relayer._committed.items()}
+        assert in_memory == await engine.db.run_read(_committed_orders)
+    assert len(compared) >= 4
+    assert all(counted == stored for counted, stored in compared), compared
