@@ -220,6 +220,12 @@ def _gwei(wei: int) -> str:
     return f"{Decimal(wei) / 10**9:f}"
 
 
+# a first send's record, written with the tick's next write (see _send_and_record)
+_MARK_BROADCAST = (update(OutboundTx.__table__)
+                   .where(OutboundTx.__table__.c.id == bindparam("row_id"), OutboundTx.__table__.c.state == "signed")
+                   .values(state="broadcast", broadcast_at=bindparam("at"), error=None))
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -439,7 +445,7 @@ class TransactionSubmitter:
                    transaction_id: str | None, on_persist: OnPersist | None, balance: int, settlements: int,
                    pending: int | None) -> OutboundTx:
         next_nonce = self._locked_next_nonce(s, pending)
-        highest = s.scalar(self._highest_nonce)
+        highest = s.connection().execute(self._highest_nonce).scalar()
         nonce = max(next_nonce, -1 if highest is None else highest + 1)
         cost = value + gas_limit * fees.max_fee_per_gas
         reserved = self._reserved(s)
@@ -488,7 +494,7 @@ class TransactionSubmitter:
 
     def _reserved(self, s: Session, *, exclude_nonce: int | None = None) -> int:
         """What our unmined nonces may still spend: per nonce the costliest live attempt."""
-        rows = s.execute(self._live_costs).all()
+        rows = s.connection().execute(self._live_costs).all()
         per_nonce: dict[int, int] = {}
         for nonce, value, gas_limit, max_fee in rows:
             if nonce != exclude_nonce:
@@ -758,9 +764,8 @@ class TransactionSubmitter:
 
     @staticmethod
     def _write_broadcast_marks(s: Session, marks: dict[int, datetime]) -> None:
-        for row_id, at in marks.items():
-            s.execute(update(OutboundTx).where(OutboundTx.id == row_id, OutboundTx.state == "signed")
-                      .values(state="broadcast", broadcast_at=at, error=None))
+        if marks:  # one statement for all, below the ORM: a tick often records several
+            s.connection().execute(_MARK_BROADCAST, [{"row_id": row_id, "at": at} for row_id, at in marks.items()])
 
     def _write_settlements(self, s: Session, found: dict[int, tuple[OutboundTx, Any]]) -> list[OutboundTxView]:
         """The settlement counter moves inside the write, before it commits: a gas balance check

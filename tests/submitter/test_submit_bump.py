@@ -121,7 +121,7 @@ async def test_a_tick_after_a_first_send_does_not_send_it_again(db, signer, make
     report = await sub.tick()  # read the attempt as "signed", then wrote its mark: not a reason to send again
     assert report.rebroadcast == [] and sends == []
     (row,) = await _rows(db, signer)
-    assert row.state == "broadcast" and row.tx_hash == ref.tx_hash
+    assert row.state == "broadcast" and row.tx_hash == ref.tx_hash and row.broadcast_at is not None
     assert (await sub.tick()).rebroadcast == [] and sends == []
 
 
