@@ -177,6 +177,7 @@ class Relayer:
         # kept from the rows this relayer's own writes return (they are the only writers of an order's status);
         # None: not known, read from the database at the next decision (at start, after a reorg or a failure)
         self._committed: dict[tuple[int, str], dict[str, int]] | None = None
+        self._orders_written = 0  # counts _note_written: a read of the committed orders that overlapped one is stale
         self._retry_at: dict[str, float] = {}
         self._stay_keys: dict[str, tuple[str, ...]] = {}  # the blockers last recorded for a waiting order
         # Between wakes an order is served from memory: the row its last write returned and the events read
@@ -252,7 +253,7 @@ class Relayer:
                 raise
             except Exception:  # noqa: BLE001 - one order's trouble must not stop the others
                 self.step_errors += 1
-                self._committed = None  # a write may have committed unseen: count from the database again
+                self._forget_committed()  # a write may have committed unseen: count from the database again
                 log.exception("order %s: step failed; will retry", _short(txid))
                 self._backoff(txid, 1)
 
@@ -548,15 +549,23 @@ class Relayer:
     async def _committed_dest(self, chain_id: int, token: str) -> int:
         """destAmount committed on this chain+token: our committed orders, and the commitments decided but
         not yet written (`_reservations`). Called under the chain+token's commit lock."""
-        if self._committed is None:
-            self._committed = await self.db.run_read(_committed_orders)
+        while self._committed is None:
+            written = self._orders_written
+            committed = await self.db.run_read(_committed_orders)
+            if written == self._orders_written:  # no write of ours was noted meanwhile: nothing is missing
+                self._committed = committed
         key = (chain_id, token.lower())
         held = self._committed.get(key)
         # in Python: SUM over uint256 text is not exact on SQLite
         return (sum(held.values()) if held else 0) + self.reserved_amounts().get(key, 0)
 
+    def _forget_committed(self) -> None:
+        self._committed = None
+        self._orders_written += 1  # a read begun before this is stale too
+
     def _note_written(self, order: BridgeOrder) -> None:
         """An order as a write of ours committed it: its commitment is counted, moved or released."""
+        self._orders_written += 1
         if self._committed is None:
             return
         key = (order.dest_chain_id, order.dest_token.lower())
@@ -1189,7 +1198,7 @@ class Relayer:
             return moved
 
         detached = await self.db.run_write(roll_back)
-        self._committed = None  # released commitments: counted from the database again
+        self._forget_committed()  # released commitments: counted from the database again
         moved = [order.transaction_id for order in detached]
         self.forget(moved)
         for order in detached:

@@ -180,3 +180,32 @@ async def test_the_committed_amounts_kept_in_memory_equal_the_databases_at_every
         assert in_memory == await engine.db.run_read(_committed_orders)
     assert len(compared) >= 4
     assert all(counted == stored for counted, stored in compared), compared
+
+
+async def test_a_read_of_the_committed_orders_that_overlapped_a_noted_write_is_read_again(devnet, tmp_path):
+    from engine.relayer.machine import _committed_orders
+    from engine.store import BridgeOrder
+
+    engine = make_engine(engine_config(devnet, tmp_path))
+    await engine.start()
+    try:
+        relayer = engine.relayer
+        relayer._forget_committed()
+        real_read = engine.db.run_read
+        reads = []
+        written = BridgeOrder(transaction_id="0x" + "01" * 32, dest_chain_id=DEST, dest_token="0x" + "ab" * 20,
+                              dest_amount=5, status=int(OrderStatus.CommittedPending))
+
+        async def overlapped(fn):
+            result = await real_read(fn)
+            if fn is _committed_orders:
+                reads.append(result)
+                if len(reads) == 1:  # a write of ours committed and was noted while this read was out
+                    relayer._note_written(written)
+            return result
+
+        engine.db.run_read = overlapped
+        assert await relayer._committed_dest(DEST, "0x" + "ab" * 20) == 0
+        assert len(reads) == 2  # the first read could have missed that write: it was not kept
+    finally:
+        await engine.close()
