@@ -82,24 +82,29 @@ async def test_an_order_committed_before_its_confirmations_is_confirmed_and_rela
         assert "estimates without reverting" in relay_gates["dest_relay"]["text"]
 
 
+async def _two_orders_in_one_block_that_only_one_can_be_funded(devnet, traffic) -> list[str]:
+    """Two USDC orders of 2/3 of our USDC on the destination each, mined in one origin block: their txids."""
+    node = devnet.node(ORIGIN)
+    held = token_balance(devnet, DEST, "USDC", RELAYER_ADDRESS)
+    dest_amount = held * 2 // 3  # one fits, two do not
+    origin_amount = -(-(dest_amount + USDC_FEE) * 1000 // 999)
+    node.rpc("evm_setAutomine", [False])
+    try:
+        hashes = [await asyncio.to_thread(traffic.send_bridge, ORIGIN, DEST, "USDC", origin_amount, dest_amount,
+                                          3700) for _ in range(2)]
+        node.rpc("evm_mine", [])
+    finally:
+        node.rpc("evm_setAutomine", [True])
+    receipts = [traffic.w3[ORIGIN].eth.get_transaction_receipt(h) for h in hashes]
+    assert receipts[0]["blockNumber"] == receipts[1]["blockNumber"]
+    return ["0x" + r["logs"][-1]["topics"][1].hex().removeprefix("0x") for r in receipts]
+
+
 async def test_two_orders_in_one_block_that_only_one_can_be_funded_commit_once(devnet, traffic, tmp_path):
     engine = make_engine(engine_config(devnet, tmp_path))
-    node = devnet.node(ORIGIN)
     async with running(engine):
         await engine.execute(Arm())
-        held = token_balance(devnet, DEST, "USDC", RELAYER_ADDRESS)
-        dest_amount = held * 2 // 3  # one fits, two do not
-        origin_amount = -(-(dest_amount + USDC_FEE) * 1000 // 999)
-        node.rpc("evm_setAutomine", [False])
-        try:
-            hashes = [await asyncio.to_thread(traffic.send_bridge, ORIGIN, DEST, "USDC", origin_amount, dest_amount,
-                                              3700) for _ in range(2)]
-            node.rpc("evm_mine", [])
-        finally:
-            node.rpc("evm_setAutomine", [True])
-        receipts = [traffic.w3[ORIGIN].eth.get_transaction_receipt(h) for h in hashes]
-        assert receipts[0]["blockNumber"] == receipts[1]["blockNumber"]
-        txids = ["0x" + r["logs"][-1]["topics"][1].hex().removeprefix("0x") for r in receipts]
+        txids = await _two_orders_in_one_block_that_only_one_can_be_funded(devnet, traffic)
         await wait_for(lambda: {status_of(engine, t) for t in txids} >= {OrderStatus.NotEnoughInventory}
                        and any(relayed_by(devnet, t) == RELAYER_ADDRESS for t in txids), 40,
                        "one relayed, one NotEnoughInventory", tick=lambda: mine(devnet))
@@ -154,22 +159,11 @@ async def test_the_committed_amounts_kept_in_memory_equal_the_databases_at_every
         return counted
 
     relayer._committed_dest = checked
-    node = devnet.node(ORIGIN)
     async with running(engine):
         await engine.execute(Arm())
-        held = token_balance(devnet, DEST, "USDC", RELAYER_ADDRESS)
-        dest_amount = held * 2 // 3  # one fits, the other waits for the first to leave the committed set
-        origin_amount = -(-(dest_amount + USDC_FEE) * 1000 // 999)
-        node.rpc("evm_setAutomine", [False])
-        try:
-            hashes = [await asyncio.to_thread(traffic.send_bridge, ORIGIN, DEST, "USDC", origin_amount, dest_amount,
-                                              3700) for _ in range(2)]
-            node.rpc("evm_mine", [])
-        finally:
-            node.rpc("evm_setAutomine", [True])
+        # one large order fits, the other waits for the first to leave the committed set
+        txids = await _two_orders_in_one_block_that_only_one_can_be_funded(devnet, traffic)
         small = [await place(traffic, "USDC") for _ in range(2)]
-        receipts = [traffic.w3[ORIGIN].eth.get_transaction_receipt(h) for h in hashes]
-        txids = ["0x" + r["logs"][-1]["topics"][1].hex().removeprefix("0x") for r in receipts]
         await wait_for(lambda: all(relayed_by(devnet, o.transaction_id) == RELAYER_ADDRESS for o in small)
                        and any(status_of(engine, t) == OrderStatus.NotEnoughInventory for t in txids), 60,
                        "the small orders relayed, one large one waiting", tick=lambda: mine(devnet))
