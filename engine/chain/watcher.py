@@ -65,9 +65,10 @@ log = logging.getLogger(__name__)
 
 BRIDGE_TOPIC0S: tuple[bytes, ...] = tuple(e.topic0 for e in BRIDGE_EVENTS)
 
-# The statements of every round, built once (building one costs more than running it on SQLite).
 #: stored headers below the window are deleted at most this often (they are read back by number, newest first)
 PRUNE_EVERY_BLOCKS = 32
+
+# The statements of every round, built once (building one costs more than running it on SQLite).
 _STORED_LOG_KEYS = select(ChainLog.tx_hash, ChainLog.log_index).where(
     ChainLog.chain_id == bindparam("chain_id"), ChainLog.tx_hash.in_(bindparam("tx_hashes", expanding=True)))
 _DROP_HEADERS = delete(RecentBlock.__table__).where(
@@ -399,6 +400,8 @@ class ChainWatcher:
             # answers them during the write below (which holds the loop), not after it
             await asyncio.sleep(0)
 
+        prune = self._pruned_at is None or end - self._pruned_at >= PRUNE_EVERY_BLOCKS
+
         def store(s: Session) -> tuple[list[WatchedLog], int]:
             inserted_keys = self._insert_logs(s, raws)
             fresh: list[WatchedLog] = []
@@ -421,13 +424,13 @@ class ChainWatcher:
             if fresh and self.on_stored is not None:
                 self.on_stored(s, fresh)
             self._store_headers(s, window_headers)
-            if self._pruned_at is None or end - self._pruned_at >= PRUNE_EVERY_BLOCKS:
+            if prune:
                 s.connection().execute(_PRUNE_HEADERS, {"chain_id": self.chain_id, "up_to": end - self.window})
             self._set_cursor(s, pinned)
             return fresh, dead
 
         fresh, dead = await self.db.run_write(store)
-        if self._pruned_at is None or end - self._pruned_at >= PRUNE_EVERY_BLOCKS:
+        if prune:
             self._pruned_at = end
         self.dead_letters += dead
         if low > start:
