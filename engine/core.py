@@ -220,7 +220,7 @@ class Engine:
             on_stored=self._on_stored, on_logs=self._on_logs,
             on_reorg=lambda cid, ancestor, removed: self.relayer.on_reorg(cid, ancestor),
             on_rolled_back=lambda cid, ancestor: self.relayer.forget_all(),
-            on_decoded=lambda logs: self.relayer.prefetch(logs),
+            on_decoded=lambda logs: self.relayer.on_decoded(logs),
             on_head=lambda header: self._on_head(chain_id, header), poll_interval=self.poll_interval)
         self._head_events[chain_id] = asyncio.Event()
         return LiveChain(cfg, rpc, watcher, submitter, policy)

@@ -79,7 +79,8 @@ SELF_TRANSFER_GAS = 21_000
 
 LIVE_STATES = ("signed", "broadcast")
 FEES_MAX_AGE_SECONDS = 1.0
-# runs inside the write that stores the signed attempt (Database.run_write): a plain function, no awaits
+# runs inside the write that stores the signed attempt (Database.run_write), once it is signed and before its row
+# is inserted (the row has no id yet): a plain function, no awaits
 OnPersist = Callable[[Session, OutboundTx], None]
 # a signed attempt stored with one statement built once (not an ORM flush); its id comes back from the insert
 _INSERT_ATTEMPT = insert(OutboundTx.__table__).returning(OutboundTx.__table__.c.id)
@@ -116,8 +117,23 @@ class FeesAboveCeiling(SubmitError):
             f"({_gwei(ceiling)} gwei): not sending now; nothing was allocated")
 
 
-class _StaleBalance(SubmitError):
+class StaleBalance(SubmitError):
     """Our transactions settled while the gas balance was being read: read it again."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendReads:
+    """What a send read before its write (`read_for_send`); `balance` None: read it again."""
+
+    to: str
+    data: bytes
+    value: int
+    gas_limit: int
+    fees: Fees
+    purpose: str
+    transaction_id: str | None
+    balance: int | None
+    settlements: int  # the submitter's settlement count when `balance` was read
 
 
 class TxStatus(str, Enum):
@@ -304,6 +320,7 @@ class TransactionSubmitter:
         # first sends in flight: a tick meanwhile must not send the same bytes again (on an automining
         # node the first one is already mined, and the second is answered "nonce too low")
         self._sending: set[int] = set()
+        self._sends_running: set[asyncio.Task] = set()  # broadcast_stored's tasks, referenced until done
         # (to, data, value) -> (settlements then, gas estimate read, balance read)
         self._prefetched: ReadsAhead[tuple[str, bytes, int], tuple[int, asyncio.Future, asyncio.Future]] = ReadsAhead()
         # the statements of every allocation, built once (building one costs more than running it on SQLite)
@@ -380,10 +397,28 @@ class TransactionSubmitter:
         on_persist: OnPersist | None = None,
         precheck: Awaitable[Any] | None = None,
     ) -> OutboundTx:
-        if purpose not in TX_PURPOSES:
-            raise ValueError(f"unknown purpose {purpose!r}; expected one of {', '.join(TX_PURPOSES)}")
         if on_persist is not None and inspect.iscoroutinefunction(on_persist):
             raise TypeError("on_persist runs inside the write (Database.run_write): a plain function, not async")
+        send = await self.read_for_send(to, data, value, purpose=purpose, transaction_id=transaction_id,
+                                        gas_limit=gas_limit, precheck=precheck)
+        return await self.store(send, on_persist=on_persist)
+
+    async def read_for_send(
+        self,
+        to: str,
+        data: bytes | str = b"",
+        value: int = 0,
+        *,
+        purpose: str,
+        transaction_id: str | None = None,
+        gas_limit: int | None = None,
+        precheck: Awaitable[Any] | None = None,
+    ) -> SendReads:
+        """The reads a send needs (fees, the gas estimate, our gas balance) and the caller's `precheck`, at
+        once and outside any write; raises what `submit` raises before anything is allocated. The result is
+        stored by `store`."""
+        if purpose not in TX_PURPOSES:
+            raise ValueError(f"unknown purpose {purpose!r}; expected one of {', '.join(TX_PURPOSES)}")
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT256_MAX:
             raise ValueError(f"value must be a uint256 int, got {value!r}")
         if isinstance(data, str):
@@ -392,8 +427,7 @@ class TransactionSubmitter:
         to = checksum_address(to)
         if gas_limit is not None and gas_limit <= 0:
             raise ValueError("gas_limit must be positive")
-        # The reads a send needs, at once and outside the database's write lock; fees younger than a
-        # second are reused (the engine refreshes them on every head).
+        # fees younger than a second are reused (the engine refreshes them on every head)
         prefetched = self._take_prefetched(to, data, value) if gas_limit is None else None
         if prefetched is not None:
             settlements, estimate_read, balance_read = prefetched
@@ -413,53 +447,75 @@ class TransactionSubmitter:
         if gas_limit is None:
             product = estimate * self.gas_margin
             gas_limit = -(-product.numerator // product.denominator)
-        row = await self._persist_new(to=to, data=data, value=value, gas_limit=gas_limit, fees=fees,
-                                      purpose=purpose, transaction_id=transaction_id, on_persist=on_persist,
-                                      balance=balance, settlements=settlements)
-        log.info("chain %s: %s nonce %d signed (%s) %s", self.chain_id, purpose, row.nonce, fees, row.tx_hash)
+        return SendReads(to=to, data=data, value=value, gas_limit=gas_limit, fees=fees, purpose=purpose,
+                         transaction_id=transaction_id, balance=balance, settlements=settlements)
+
+    async def store(self, send: SendReads, *, on_persist: OnPersist | None = None) -> OutboundTx:
+        """The durable half of a send `read_for_send` read: the nonce allocated, the attempt signed and
+        committed, with what `on_persist(session, row)` writes in the same transaction (if it raises,
+        nothing is stored and no nonce is used). `broadcast_stored(row)` sends it."""
+        row = await self._persist_new(send, on_persist=on_persist)
+        log.info("chain %s: %s nonce %d signed (%s) %s", self.chain_id, row.purpose, row.nonce, send.fees,
+                 row.tx_hash)
         return row
 
-    async def _persist_new(self, *, to: str, data: bytes, value: int, gas_limit: int, fees: Fees, purpose: str,
-                           transaction_id: str | None, on_persist: OnPersist | None = None,
-                           balance: int | None = None, settlements: int = -1) -> OutboundTx:
+    def broadcast_stored(self, row: OutboundTx) -> asyncio.Task:
+        """Send an attempt `store` stored, once its transaction has committed (a task: the caller's
+        work goes on meanwhile; a tick will not send the same bytes while it runs)."""
+        self._sending.add(row.id)
+        task = asyncio.ensure_future(self._send_stored(row))
+        self._sends_running.add(task)
+        task.add_done_callback(self._sends_running.discard)
+        return task
+
+    async def _send_stored(self, row: OutboundTx) -> None:
+        try:
+            await self._send_and_record(row, None, first=True)
+        except Exception:  # the row is stored: the tick sends it again
+            log.exception("chain %s: broadcast of nonce %d failed; the tick will retry", self.chain_id, row.nonce)
+        finally:
+            self._sending.discard(row.id)
+
+    async def _persist_new(self, send: SendReads, *, on_persist: OnPersist | None = None) -> OutboundTx:
         pending: int | None = None
         for _ in range(3):
             if not self._nonce_synced:
                 pending = await self.rpc.get_transaction_count(self.address, "pending")
-            if balance is None:
+            if send.balance is None:
                 settlements = self._settlements
-                balance = await self.rpc.get_balance(self.address, "latest")
+                send = replace(send, balance=await self.rpc.get_balance(self.address, "latest"),
+                               settlements=settlements)
             try:
-                row = await self.db.run_write(partial(
-                    self._store_new, to=to, data=data, value=value, gas_limit=gas_limit, fees=fees, purpose=purpose,
-                    transaction_id=transaction_id, on_persist=on_persist, balance=balance, settlements=settlements,
-                    pending=pending))
-            except _StaleBalance:
-                balance = None
+                row = await self.db.run_write(partial(self._store_new, send=send, on_persist=on_persist,
+                                                      pending=pending))
+            except StaleBalance:
+                send = replace(send, balance=None)
                 continue
             self._nonce_synced = True  # only once the reconciled value is committed
             return row
-        raise _StaleBalance("our transactions kept settling while the gas balance was read")
+        raise StaleBalance("our transactions kept settling while the gas balance was read")
 
-    def _store_new(self, s: Session, *, to: str, data: bytes, value: int, gas_limit: int, fees: Fees, purpose: str,
-                   transaction_id: str | None, on_persist: OnPersist | None, balance: int, settlements: int,
+    def _store_new(self, s: Session, send: SendReads, *, on_persist: OnPersist | None,
                    pending: int | None) -> OutboundTx:
+        to, data, value, gas_limit, fees = send.to, send.data, send.value, send.gas_limit, send.fees
+        balance = send.balance
+        assert balance is not None
         next_nonce = self._locked_next_nonce(s, pending)
         highest = s.connection().execute(self._highest_nonce).scalar()
         nonce = max(next_nonce, -1 if highest is None else highest + 1)
         cost = value + gas_limit * fees.max_fee_per_gas
         reserved = self._reserved(s)
-        if settlements != self._settlements:
+        if send.settlements != self._settlements:
             # a transaction of ours left `reserved` since the balance was read: its spend may be missing
-            raise _StaleBalance()
+            raise StaleBalance()
         if cost > balance - reserved:
             raise InsufficientGasBalance(self.chain_id, self.address, cost, balance, reserved)
         row = self._sign(nonce, 0, to=to, data=data, value=value, gas_limit=gas_limit, fees=fees,
-                         purpose=purpose, transaction_id=transaction_id)
+                         purpose=send.purpose, transaction_id=send.transaction_id)
+        if on_persist is not None:
+            on_persist(s, row)  # first: what it writes may be the order the attempt refers to
         row.id = s.connection().execute(_INSERT_ATTEMPT, {key: getattr(row, key) for key in _ATTEMPT_KEYS}).scalar_one()
         self._set_next_nonce(s, nonce + 1)
-        if on_persist is not None:
-            on_persist(s, row)
         return row
 
     def _mine(self) -> tuple[Any, ...]:

@@ -105,8 +105,9 @@ OnReorg = Callable[[int, int, list[int]], Awaitable[None] | None]
 OnStored = Callable[[Session, list[WatchedLog]], None]
 OnHead = Callable[[BlockHeader], Awaitable[None] | None]
 OnRolledBack = Callable[[int, int], None]  # (chain id, ancestor): the removed blocks' logs are deleted
-# the decoded logs of a fetch, before they are stored: a hint only (they may be stored already, or the write may fail)
-OnDecoded = Callable[[list[WatchedLog]], None]
+# the decoded logs of a fetch, before they are stored (they may be stored already, or the write may fail); an
+# awaitable it answers with is awaited before the write (the relayer's relays of new orders)
+OnDecoded = Callable[[list[WatchedLog]], Awaitable[None] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,11 +394,15 @@ class ChainWatcher:
                 decoded[(r.tx_hash, r.log_index)] = exc
         if self.on_decoded is not None and decoded:
             try:
-                self.on_decoded([w for w in decoded.values() if isinstance(w, WatchedLog)])
+                pending = self.on_decoded([w for w in decoded.values() if isinstance(w, WatchedLog)])
+                if pending is not None:
+                    await pending
+            except asyncio.CancelledError:
+                raise
             except Exception:  # noqa: BLE001 - a hint: it must never hold the chain up
                 log.exception("chain %s: on_decoded failed", self.chain_id)
-            # one turn of the loop: the reads the hook started send their requests now, so that the node
-            # answers them during the write below (which holds the loop), not after it
+            # one turn of the loop: the requests the hook started (reads, a broadcast) go out now, so that the
+            # node answers them during the write below (which holds the loop), not after it
             await asyncio.sleep(0)
 
         prune = self._pruned_at is None or end - self._pruned_at >= PRUNE_EVERY_BLOCKS

@@ -14,7 +14,9 @@ Safety rules, and where they live:
   When the relay may be sent at once, the moves that lead to it share that write: Seen -> CommittedPending
   -> CommittedConfirmed -> RelayStarted when the origin log already has its confirmations
   (`_commit_and_relay`), CommittedPending -> CommittedConfirmed -> RelayStarted when they arrive
-  (`_confirm`); anything unexpected falls back to one step per write.
+  (`_confirm`); anything unexpected falls back to one step per write. Armed, a new request is decided as
+  soon as the watcher has decoded it (`on_decoded`, `_intake_one`): the order is created at RelayStarted in
+  the write of its signed relay, which is broadcast before the watcher's own write stores the request.
 * A failed relay is retried at most MAX_RELAY_FAILURES times, then refused; proves and claims are
   retried with backoff for as long as it takes (our funds are out).
 * Chain time decides deadlines, exclusivity and the dispute period; wall time only paces retries.
@@ -28,8 +30,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -72,10 +76,13 @@ from engine.relayer.fees import fee_breakdown
 from engine.relayer.orders import (
     OrderEvent,
     Step,
+    create_order,
     events_of_orders,
     move_order,
+    new_order_row,
     order_events,
     order_status,
+    plain_order,
     read_order,
     summary,
 )
@@ -90,6 +97,10 @@ MAX_STEPS_PER_WAKE = 12  # one wake-up walks an order through every step that is
 KNOWN_ORDERS_MAX = 2048  # orders kept in memory between wakes: ~7 KB each (measured with tracemalloc), ~14 MB in all
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
+# new orders of one fetched block decided and relayed before the watcher stores them (the rest go step by step),
+# and how long the watcher's write waits for their reads
+INTAKE_MAX_ORDERS = 16
+INTAKE_WAIT_SECONDS = 1.0
 _REQUESTED_TOPIC0 = "0x" + BRIDGE_REQUESTED.topic0.hex()
 # built once: asked inside every write that stores a relay
 _REQUEST_STORED = select(ChainLog.id).where(
@@ -111,6 +122,29 @@ class StepResult:
     changed: bool
     text: str
     order: BridgeOrder | None = None  # the stored row after a change (saves a reload for the next step)
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """A decision not yet written: where to (None: stay without a write, `text` says why), its gates, the
+    chain whose clock it is recorded with; `fast`: CommittedPending with the relay sent at once."""
+
+    to_status: OrderStatus | None
+    reasons: list[Gate]
+    clock_chain: int
+    text: str = ""
+    fast: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _SeenInputs:
+    origin: LiveChain
+    dest: LiveChain
+    origin_token: Any
+    dest_token: Any
+    route: Route
+    quotable: bool
+    fee: Any
 
 
 OrderListener = Callable[[BridgeOrder], None]
@@ -187,6 +221,7 @@ class Relayer:
         self._wake_stale: dict[str, bool] = {}
         # new orders as the watcher's storing transaction wrote them (`seed`), remembered at its delivery
         self._seeds: dict[str, tuple[BridgeOrder, list[OrderEvent]]] = {}
+        self._relayed_at_intake: set[str] = set()  # relayed before the watcher stored their request (`on_decoded`)
         # txid -> the origin status read begun when the watcher decoded the request (`prefetch`)
         self._origin_reads: ReadsAhead[str, asyncio.Future] = ReadsAhead()
         self.processed = 0
@@ -342,6 +377,10 @@ class Relayer:
             if not isinstance(txid, bytes):
                 continue
             txid = "0x" + txid.hex()
+            if stored.request is not None and txid in self._relayed_at_intake:
+                # its own request, which the intake relayed: what it remembers of the order stays true
+                self._relayed_at_intake.discard(txid)
+                continue
             woken[txid] = woken.get(txid, False) or stored.request is not None
             known = self._known.get(txid)  # never there while a wake of the order runs (it took it)
             if stored.request is not None or known is None:
@@ -375,6 +414,86 @@ class Relayer:
             dest.submitter.prefetch(dest.bridge, calls.encode_relay(w.event.args["request"]), _relay_value(request))
             read = asyncio.ensure_future(self._origin_status_of(origin, txid))
             self._origin_reads.keep(txid, read, read)
+
+    def on_decoded(self, logs: list[WatchedLog]) -> Awaitable[None] | None:
+        """The watcher decoded these logs and is about to store them (its `on_decoded`); the reads of the new
+        requests start now (`prefetch`). Armed, the new orders whose relay may go at once are decided now and
+        relayed before the watcher's write (`_intake_one`): the answer is the awaitable the watcher awaits."""
+        self.prefetch(logs)
+        if not self.is_armed():
+            return None
+        intake = [w for w in logs if w.request is not None and w.event.name == BRIDGE_REQUESTED.name
+                  and "0x" + w.event.args["transactionId"].hex() in self._origin_reads][:INTAKE_MAX_ORDERS]
+        return self._intake(intake) if intake else None
+
+    async def _intake(self, logs: list[WatchedLog]) -> None:
+        """`_intake_one` for each of these new requests at once, for at most INTAKE_WAIT_SECONDS (one not done
+        by then is cancelled, and goes step by step once the watcher has stored it)."""
+        tasks = [asyncio.ensure_future(self._intake_one(w)) for w in logs]
+        try:
+            await asyncio.wait(tasks, timeout=INTAKE_WAIT_SECONDS)
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()  # its own clean-up gives back what it held
+                elif not task.cancelled() and task.exception() is not None:
+                    log.warning("order intake failed: %r; the order goes step by step", task.exception())
+
+    async def _intake_one(self, w: WatchedLog) -> None:
+        """A new order the watcher has not stored yet, decided as `_decide_seen` would, and when it is a fast
+        commit-and-relay, relayed as `_commit_and_relay` would: the order is created with its trace up to
+        RelayStarted in the write that stores the signed relay (the watcher's write then finds it), and the
+        relay is broadcast before the watcher's write. Anything else (a slower decision, a detour, a failure)
+        leaves nothing behind: the order goes step by step once the watcher has stored it."""
+        request = w.request
+        assert request is not None
+        txid = "0x" + w.event.args["transactionId"].hex()
+        if txid in self._order_locks or txid in self._known:
+            return  # not new: a wake of it runs, or this block was fetched again after a failed write
+        order = plain_order(new_order_row(w, datetime.now(UTC)))
+        events = [OrderEvent.of(w)]
+        status = OrderStatus.Seen
+        lock = self._order_locks[txid] = asyncio.Lock()
+        await lock.acquire()  # free: returns at once
+        notional: tuple[int, Fraction] | None = None
+        captured: list[BridgeOrder] = []
+        stored = False
+        try:
+            inputs = self._seen_inputs(order, events, request, status)
+            if isinstance(inputs, _Verdict):
+                return
+            async with self._commit_lock(inputs.dest.chain_id, request.dest_token):
+                verdict = await self._seen_under_lock(order, events, request, status, False, inputs)
+                if not verdict.fast:
+                    return
+                notional = self._reserve(order, request, inputs.dest_token)
+            dest = inputs.dest
+            precheck, before = self._commit_steps(order, events, request, verdict.reasons)
+            hook, captured = self._relay_hook(order, request, dest, status, False, before=before, create=w)
+            reads = await dest.submitter.read_for_send(
+                dest.bridge, calls.encode_relay(order.request), _relay_value(request), purpose="relay",
+                transaction_id=txid, precheck=asyncio.ensure_future(precheck()))
+            row = await dest.submitter.store(reads, on_persist=hook)
+            stored = True
+            dest.submitter.broadcast_stored(row)
+        except (_Conflict, _Detour, ExecutionReverted, SubmitError, RpcError) as exc:
+            log.debug("order %s: intake detour (%s): step by step", _short(txid), exc)
+        finally:
+            self._release(txid, request)
+            if stored:  # committed with the signed relay
+                self._note_written(captured[0])
+                self._remember(txid, (captured[0], events))
+                self._relayed_at_intake.add(txid)
+                self._relay_recorded(txid, status, captured, "committed and relay sent")
+            elif captured:
+                # the write failed after the hook ran, or was interrupted: it may have committed or not, so the
+                # committed amounts are read again and the notional stays counted (the safe side)
+                self._forget_committed()
+            elif notional is not None:
+                self.notional_window.remove(*notional)
+            lock.release()
+            if not lock._waiters and self._order_locks.get(txid) is lock:  # type: ignore[attr-defined]
+                del self._order_locks[txid]
 
     def _origin_status_soon(self, order: BridgeOrder) -> Awaitable[OriginBridgeStatus]:
         """The order's origin status: the read `prefetch` started if it is young enough, else a new one."""
@@ -480,10 +599,11 @@ class Relayer:
     def _persist_hook(self, txid: str, expect: OrderStatus, to_status: OrderStatus, reasons: list[Gate], *,
                       chain_id: int, chain_time: int, tx_field: str | None,
                       before: Callable[[], list[tuple[OrderStatus, list[Gate]]]] | None = None,
-                      origin_log_of: int | None = None):
+                      origin_log_of: int | None = None, create: WatchedLog | None = None):
         """The submitter's on_persist: the order's move and the signed transaction commit together.
         `before`: the transitions that lead to `to_status`, recorded first in the same write.
-        `origin_log_of`: the order's BridgeRequested must still be stored on that chain (not reorged away)."""
+        `origin_log_of`: the order's BridgeRequested must still be stored on that chain (not reorged away).
+        `create`: the order is created from this BridgeRequested, straight at `to_status` (`expect` is Seen)."""
         captured: list[BridgeOrder] = []
 
         def hook(session: Session, row: OutboundTx) -> None:
@@ -494,8 +614,14 @@ class Relayer:
             steps.append(Step(to_status, [*reasons, _gate("submit", True, row.tx_hash, "",
                                                           f"{row.purpose} signed: nonce {row.nonce} {row.tx_hash}")],
                               row.tx_hash))
-            moved = move_order(session, txid, expect, steps, chain_id=chain_id, chain_time=chain_time,
-                               fields={tx_field: row.tx_hash} if tx_field else None)
+            fields = {tx_field: row.tx_hash} if tx_field else None
+            if create is not None:
+                moved = create_order(session, create, steps, chain_id=chain_id, chain_time=chain_time, fields=fields)
+                if moved is None:
+                    raise _Conflict(f"order {txid} is stored already")
+            else:
+                moved = move_order(session, txid, expect, steps, chain_id=chain_id, chain_time=chain_time,
+                                   fields=fields)
             if moved is None:
                 raise _Conflict(f"order {txid} is no longer {expect.name}")
             captured.append(moved)
@@ -591,17 +717,37 @@ class Relayer:
     async def _decide_seen(self, order: BridgeOrder, events: list[OrderEvent], manual: bool) -> StepResult:
         status = OrderStatus(order.status)
         request = decode_request(order.request)
+        inputs = self._seen_inputs(order, events, request, status)
+        if isinstance(inputs, _Verdict):
+            return await self._record(order.transaction_id, status, inputs)
+        async with self._commit_lock(inputs.dest.chain_id, request.dest_token):
+            verdict = await self._seen_under_lock(order, events, request, status, manual, inputs)
+            if not verdict.fast:
+                result = await self._record(order.transaction_id, status, verdict)
+                if result.changed and result.status == OrderStatus.CommittedPending:
+                    self._count_notional(request, inputs.dest_token)
+                return result
+            notional = self._reserve(order, request, inputs.dest_token)
+        return await self._commit_and_relay(order, events, request, status, verdict.reasons, manual, notional)
+
+    async def _record(self, txid: str, status: OrderStatus, verdict: _Verdict) -> StepResult:
+        if verdict.to_status is None:
+            return StepResult(status, False, verdict.text)
+        return await self._save(txid, verdict.to_status, verdict.reasons, **self._clock(verdict.clock_chain),
+                                expect=status)
+
+    def _seen_inputs(self, order: BridgeOrder, events: list[OrderEvent], request: BridgeRequest,
+                     status: OrderStatus) -> _SeenInputs | _Verdict:
+        """What a Seen decision needs besides the commit lock's reads, or the verdict that needs no more."""
         refusal = self._route_refusal(request)
         if refusal is not None:
-            return await self._save(order.transaction_id, OrderStatus.WillNotProcess, [refusal],
-                                    **self._clock(request.origin_chain_id), expect=status)
+            return _Verdict(OrderStatus.WillNotProcess, [refusal], request.origin_chain_id)
         origin, dest = self.chains[request.origin_chain_id], self.chains[request.dest_chain_id]
         if not self._request_stored(order, events):
-            return await self._save(order.transaction_id, status, [self._request_gone(order)],
-                                    **self._clock(origin.chain_id), expect=status)
+            return _Verdict(status, [self._request_gone(order)], origin.chain_id)
         if dest.head is None or origin.gas_balance is None or dest.gas_balance is None or origin.fees is None \
                 or dest.fees is None:
-            return StepResult(status, False, "waiting for the first head and balances of both chains")
+            return _Verdict(None, [], dest.chain_id, "waiting for the first head and balances of both chains")
         origin_token, dest_token = origin.token(request.origin_token), dest.token(request.dest_token)
         assert origin_token is not None and dest_token is not None
         route = Route(request.origin_chain_id, request.origin_token, request.dest_chain_id, request.dest_token)
@@ -609,62 +755,69 @@ class Relayer:
         route_gate = route_enabled_gate(self.config, route, f"{origin.chain_id}:{origin_token.symbol} -> "
                                                            f"{dest.chain_id}:{dest_token.symbol}")
         if quotable and not route_gate.passed:
-            return await self._save(order.transaction_id, OrderStatus.WillNotProcess, [route_gate],
-                                    **self._clock(dest.chain_id), expect=status)
+            return _Verdict(OrderStatus.WillNotProcess, [route_gate], dest.chain_id)
         native_origin, native_dest = origin.native_price_usd(), dest.native_price_usd()
         if native_origin is None or native_dest is None:
             gate = _gate("prices", False, "missing", "configured",
                          "no USD price for a chain's gas token: configure its native token")
-            return await self._save(order.transaction_id, status, [gate], **self._clock(dest.chain_id), expect=status)
+            return _Verdict(status, [gate], dest.chain_id)
         fee = fee_breakdown(
             dest_token.decimals, dest_token.price_usd, origin.gas_price_estimate(), dest.gas_price_estimate(),
             origin.config.origin_gas_estimate, dest.config.dest_gas_estimate, native_origin, native_dest,
             dest.config.fixed_fee_multiplier)
-        async with self._commit_lock(dest.chain_id, request.dest_token):
-            # A tripped circuit breaker halts new commitments in its scope (checked under the lock, so a
-            # trip takes effect for the very next decision); the order waits in Seen for a reset.
-            halt = self.is_halted(dest.chain_id, request.dest_token, route)
-            if halt is not None:
-                gate = _gate("breaker", False, "tripped", "reset by a person", halt)
-                return await self._save(order.transaction_id, status, [gate], **self._clock(dest.chain_id),
-                                        expect=status)
-            # The balance refreshed on each head is safe to commit against: our relays' outflows drop it
-            # from the cache (forget_balance, under this lock) before their orders stop counting as committed.
-            balance = dest.cached_balance(request.dest_token)
-            if balance is None:
-                balance = await dest.balance_of(request.dest_token)
-            committed = await self._committed_dest(dest.chain_id, request.dest_token)
-            facts = OrderFacts(
-                request=request, origin_decimals=origin_token.decimals, dest_decimals=dest_token.decimals,
-                origin_symbol=origin_token.symbol, dest_symbol=dest_token.symbol, route_quotable=quotable,
-                max_relay_amount=origin_token.max_relay_amount, screened=False,
-                origin_gas_balance=origin.gas_balance, dest_gas_balance=dest.gas_balance,
-                origin_min_gas_token=origin.config.min_gas_token, dest_min_gas_token=dest.config.min_gas_token,
-                committable_dest=max(0, balance - committed), fee=fee,
-                offset_origin_bps=origin_token.quote_offset_bps, offset_dest_bps=dest_token.quote_offset_bps,
-                dest_chain_time=dest.chain_time or 0, deadline_buffer_s=dest.config.deadline_buffer_seconds,
-                relayer=self.relayer, origin_native_symbol=origin.native_symbol,
-                dest_native_symbol=dest.native_symbol)
-            decision = evaluate_seen(facts, status)
-            to_status, reasons = decision.next_status or status, list(decision.reasons)
-            if to_status == OrderStatus.CommittedPending:
-                limits = await self._limit_gates(request, origin, dest_token)
-                reasons = [*limits, *reasons]  # the commitment gate stays last: it is the one-line summary
-                if not all(g.passed for g in limits):
-                    to_status = OrderStatus.WillNotProcess
-            fast = (to_status == OrderStatus.CommittedPending and (manual or self.is_armed())
-                    and self._origin_confirmations(order, events) >= origin.config.confirmations)
-            if not fast:
-                result = await self._save(order.transaction_id, to_status, reasons,
-                                          **self._clock(dest.chain_id), expect=status)
-                if result.changed and result.status == OrderStatus.CommittedPending:
-                    self._count_notional(request, dest_token)
-                return result
-            # held in memory, funds and notional alike, so the next decision under this lock counts them
-            self._reservations.setdefault((dest.chain_id, request.dest_token.lower()), {})[
-                order.transaction_id] = request.dest_amount
-            notional = self._count_notional(request, dest_token)
-        return await self._commit_and_relay(order, events, request, status, reasons, manual, notional)
+        return _SeenInputs(origin, dest, origin_token, dest_token, route, quotable, fee)
+
+    async def _seen_under_lock(self, order: BridgeOrder, events: list[OrderEvent], request: BridgeRequest,
+                               status: OrderStatus, manual: bool, inputs: _SeenInputs) -> _Verdict:
+        """The Seen decision, under the dest chain+token's commit lock (the caller holds it); `fast`: commit
+        and relay at once (`_commit_and_relay`). Writes nothing."""
+        origin, dest, origin_token, dest_token = inputs.origin, inputs.dest, inputs.origin_token, inputs.dest_token
+        # A tripped circuit breaker halts new commitments in its scope (checked under the lock, so a
+        # trip takes effect for the very next decision); the order waits in Seen for a reset.
+        halt = self.is_halted(dest.chain_id, request.dest_token, inputs.route)
+        if halt is not None:
+            return _Verdict(status, [_gate("breaker", False, "tripped", "reset by a person", halt)], dest.chain_id)
+        # The balance refreshed on each head is safe to commit against: our relays' outflows drop it
+        # from the cache (forget_balance, under this lock) before their orders stop counting as committed.
+        balance = dest.cached_balance(request.dest_token)
+        if balance is None:
+            balance = await dest.balance_of(request.dest_token)
+        committed = await self._committed_dest(dest.chain_id, request.dest_token)
+        facts = OrderFacts(
+            request=request, origin_decimals=origin_token.decimals, dest_decimals=dest_token.decimals,
+            origin_symbol=origin_token.symbol, dest_symbol=dest_token.symbol, route_quotable=inputs.quotable,
+            max_relay_amount=origin_token.max_relay_amount, screened=False,
+            origin_gas_balance=origin.gas_balance, dest_gas_balance=dest.gas_balance,
+            origin_min_gas_token=origin.config.min_gas_token, dest_min_gas_token=dest.config.min_gas_token,
+            committable_dest=max(0, balance - committed), fee=inputs.fee,
+            offset_origin_bps=origin_token.quote_offset_bps, offset_dest_bps=dest_token.quote_offset_bps,
+            dest_chain_time=dest.chain_time or 0, deadline_buffer_s=dest.config.deadline_buffer_seconds,
+            relayer=self.relayer, origin_native_symbol=origin.native_symbol,
+            dest_native_symbol=dest.native_symbol)
+        decision = evaluate_seen(facts, status)
+        to_status, reasons = decision.next_status or status, list(decision.reasons)
+        if to_status == OrderStatus.CommittedPending:
+            limits = await self._limit_gates(request, origin, dest_token)
+            reasons = [*limits, *reasons]  # the commitment gate stays last: it is the one-line summary
+            if not all(g.passed for g in limits):
+                to_status = OrderStatus.WillNotProcess
+        fast = (to_status == OrderStatus.CommittedPending and (manual or self.is_armed())
+                and self._origin_confirmations(order, events) >= origin.config.confirmations)
+        return _Verdict(to_status, reasons, dest.chain_id, fast=fast)
+
+    def _reserve(self, order: BridgeOrder, request: BridgeRequest, dest_token) -> tuple[int, Fraction]:
+        """Hold a fast commitment in memory, funds and notional alike, so the next decision under the commit
+        lock counts it; `_release` gives the funds back. Returns the notional entry."""
+        self._reservations.setdefault((request.dest_chain_id, request.dest_token.lower()), {})[
+            order.transaction_id] = request.dest_amount
+        return self._count_notional(request, dest_token)
+
+    def _release(self, txid: str, request: BridgeRequest) -> None:
+        key = (request.dest_chain_id, request.dest_token.lower())
+        reserved = self._reservations.get(key, {})
+        reserved.pop(txid, None)
+        if not reserved:
+            self._reservations.pop(key, None)
 
     def _count_notional(self, request: BridgeRequest, dest_token) -> tuple[int, Fraction]:
         entry = (self._clock(request.dest_chain_id)["chain_time"], order_notional_usd(request.dest_amount, dest_token))
@@ -693,11 +846,33 @@ class Relayer:
         REQUESTED, an estimate that reverts, a submit error, an RPC failure) records the commitment alone,
         and the step-by-step path decides with its own checks."""
         txid = order.transaction_id
-        origin, dest = self.chains[order.origin_chain_id], self.chains[order.dest_chain_id]
-        key = (dest.chain_id, request.dest_token.lower())
-        clock = self._clock(dest.chain_id)
-        pending: list[Gate] = []
+        dest = self.chains[order.dest_chain_id]
         committed = False
+        precheck, before = self._commit_steps(order, events, request, seen_reasons)
+        try:
+            result = await self._send_relay(order, request, dest, status, manual, "committed and relay sent",
+                                            before=before, precheck=precheck)
+            committed = True
+        except _Conflict:
+            return StepResult(status, True, "moved meanwhile")
+        except (_Detour, ExecutionReverted, SubmitError, RpcError) as exc:
+            log.debug("order %s: commit-and-relay detour (%s): committing step by step", _short(txid), exc)
+            result = await self._save(txid, OrderStatus.CommittedPending, seen_reasons, **self._clock(dest.chain_id),
+                                      expect=status)
+            committed = result.changed and result.status == OrderStatus.CommittedPending
+            return result
+        finally:
+            self._release(txid, request)
+            if not committed:
+                self.notional_window.remove(*notional)
+        return result
+
+    def _commit_steps(self, order: BridgeOrder, events: list[OrderEvent], request: BridgeRequest,
+                      seen_reasons: list[Gate]) -> tuple[Callable[[], Awaitable[None]], Callable[[], list]]:
+        """For a relay sent with its commitment: the check that the origin still says REQUESTED (raises
+        _Detour), and the transitions before RelayStarted it records (once the check has passed)."""
+        origin, dest = self.chains[order.origin_chain_id], self.chains[order.dest_chain_id]
+        pending: list[Gate] = []
 
         async def origin_still_requested() -> None:
             origin_status = await self._origin_status_soon(order)
@@ -709,27 +884,27 @@ class Relayer:
                 raise _Detour(summary(decision.reasons))
             pending.extend(decision.reasons)
 
-        try:
-            result = await self._send_relay(
-                order, request, dest, status, manual, "committed and relay sent",
-                before=lambda: [(OrderStatus.CommittedPending, seen_reasons), (OrderStatus.CommittedConfirmed, pending)],
-                precheck=origin_still_requested)
-            committed = True
-        except _Conflict:
-            return StepResult(status, True, "moved meanwhile")
-        except (_Detour, ExecutionReverted, SubmitError, RpcError) as exc:
-            log.debug("order %s: commit-and-relay detour (%s): committing step by step", _short(txid), exc)
-            result = await self._save(txid, OrderStatus.CommittedPending, seen_reasons, **clock, expect=status)
-            committed = result.changed and result.status == OrderStatus.CommittedPending
-            return result
-        finally:
-            reserved = self._reservations.get(key, {})
-            reserved.pop(txid, None)
-            if not reserved:
-                self._reservations.pop(key, None)
-            if not committed:
-                self.notional_window.remove(*notional)
-        return result
+        return origin_still_requested, lambda: [(OrderStatus.CommittedPending, seen_reasons),
+                                                (OrderStatus.CommittedConfirmed, pending)]
+
+    def _relay_hook(self, order: BridgeOrder, request: BridgeRequest, dest: LiveChain, expect: OrderStatus,
+                    manual: bool, *, before: Callable[[], list[tuple[OrderStatus, list[Gate]]]],
+                    origin_log_of: int | None = None, create: WatchedLog | None = None):
+        """The persist hook of a relay (see `_send_relay`; `create`: the order does not exist yet, see
+        `_intake_one`); raises _Detour when the committed-confirmed gates do not pass."""
+        confirmed = evaluate_committed_confirmed(
+            request, relayer=self.relayer, relayed_by=None, dest_chain_time=dest.chain_time or 0,
+            deadline_buffer_s=dest.config.deadline_buffer_seconds)
+        if confirmed.next_status != OrderStatus.RelayStarted:
+            raise _Detour(summary(confirmed.reasons))
+        relay_reasons = [Gate(g.name, g.passed, g.value, g.threshold, f"{g.text} (its relay estimates without "
+                              "reverting)") if g.name == GateName.dest_relay else g for g in confirmed.reasons]
+        relay_reasons.append(_gate("armed", True, "by hand", "armed", "relayed by hand by the operator")
+                             if manual else _gate("armed", True, "armed", "armed", "armed"))
+        return self._persist_hook(
+            order.transaction_id, expect, OrderStatus.RelayStarted, relay_reasons, chain_id=dest.chain_id,
+            chain_time=self._clock(dest.chain_id)["chain_time"], tx_field="relay_tx_hash", before=before,
+            origin_log_of=origin_log_of, create=create)
 
     async def _send_relay(self, order: BridgeOrder, request: BridgeRequest, dest: LiveChain, expect: OrderStatus,
                           manual: bool, announce: str, *,
@@ -740,19 +915,8 @@ class Relayer:
         someone already made reverts it). Raises _Detour, _Conflict, ExecutionReverted, SubmitError or
         RpcError for the caller's step-by-step path."""
         txid = order.transaction_id
-        confirmed = evaluate_committed_confirmed(
-            request, relayer=self.relayer, relayed_by=None, dest_chain_time=dest.chain_time or 0,
-            deadline_buffer_s=dest.config.deadline_buffer_seconds)
-        if confirmed.next_status != OrderStatus.RelayStarted:
-            raise _Detour(summary(confirmed.reasons))
-        relay_reasons = [Gate(g.name, g.passed, g.value, g.threshold, f"{g.text} (its relay estimates without "
-                              "reverting)") if g.name == GateName.dest_relay else g for g in confirmed.reasons]
-        relay_reasons.append(_gate("armed", True, "by hand", "armed", "relayed by hand by the operator")
-                             if manual else _gate("armed", True, "armed", "armed", "armed"))
-        hook, captured = self._persist_hook(
-            txid, expect, OrderStatus.RelayStarted, relay_reasons, chain_id=dest.chain_id,
-            chain_time=self._clock(dest.chain_id)["chain_time"], tx_field="relay_tx_hash", before=before,
-            origin_log_of=order.origin_chain_id)
+        hook, captured = self._relay_hook(order, request, dest, expect, manual, before=before,
+                                          origin_log_of=order.origin_chain_id)
         try:
             await dest.submitter.submit(dest.bridge, calls.encode_relay(order.request), _relay_value(request),
                                         purpose="relay", transaction_id=txid, on_persist=hook,
@@ -760,6 +924,9 @@ class Relayer:
         finally:
             if captured:  # committed with the signed relay, whatever its broadcast did
                 self._note_written(captured[0])
+        return self._relay_recorded(txid, expect, captured, announce)
+
+    def _relay_recorded(self, txid: str, expect: OrderStatus, captured: list[BridgeOrder], announce: str) -> StepResult:
         self._stay_keys.pop(txid, None)
         if not captured:
             return StepResult(OrderStatus.RelayStarted, True, "relay sent")
@@ -1220,3 +1387,4 @@ def _committed_orders(s: Session) -> dict[tuple[int, str], dict[str, int]]:
 def _order_and_events(s: Session, *, transaction_id: str) -> tuple[BridgeOrder | None, list[OrderEvent]]:
     order = read_order(s, transaction_id)
     return (order, order_events(s, transaction_id)) if order is not None else (None, [])
+

@@ -64,6 +64,30 @@ _EVENTS_OF_ORDERS = (select(ChainLog.transaction_id, *_EVENTS_OF_ORDER.selected_
                      .order_by(ChainLog.transaction_id, ChainLog.chain_id, ChainLog.block_number, ChainLog.log_index))
 
 
+def new_order_row(w: WatchedLog, now: datetime) -> dict[str, Any]:
+    """The columns of the Seen order a decoded BridgeRequested creates."""
+    r = w.request
+    assert r is not None
+    return dict(
+        transaction_id=_hex(w.event.args["transactionId"]), request=bytes(w.event.args["request"]),
+        version=r.version, origin_chain_id=r.origin_chain_id, dest_chain_id=r.dest_chain_id,
+        origin_sender=r.origin_sender.lower(), dest_recipient=r.dest_recipient.lower(),
+        origin_token=r.origin_token.lower(), dest_token=r.dest_token.lower(),
+        origin_amount=r.origin_amount, dest_amount=r.dest_amount, origin_fee_amount=r.origin_fee_amount,
+        deadline=r.deadline, nonce=r.nonce,
+        exclusivity_relayer=r.exclusivity_relayer.lower() if r.version == 2 else None,
+        exclusivity_end_time=r.exclusivity_end_time if r.version == 2 else None,
+        zap_native=r.zap_native if r.version == 2 else None,
+        zap_data=r.zap_data if r.version == 2 else None,
+        send_chain_gas=r.send_chain_gas,
+        origin_block_number=w.block_number, origin_block_hash=_hex(w.block_hash),
+        origin_tx_hash=_hex(w.raw.tx_hash), origin_log_index=w.raw.log_index,
+        status=int(OrderStatus.Seen), last_reason=f"BridgeRequested in block #{w.block_number}",
+        failures=0, relay_tx_hash=None, prove_tx_hash=None, claim_tx_hash=None, proof_time=None,
+        created_at=now, updated_at=now,
+    )
+
+
 def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[BridgeOrder]:
     """Create a Seen order for every new BridgeRequested (dedupe by transactionId), in the watcher's
     storing transaction. A request seen again in another block (re-included after a reorg) moves the
@@ -86,40 +110,38 @@ def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[BridgeO
                     "txid": txid, "to_number": w.block_number, "to_hash": _hex(w.block_hash),
                     "to_tx_hash": _hex(w.raw.tx_hash), "to_log_index": w.raw.log_index})
             continue
-        r = w.request
-        assert r is not None
-        rows.append(dict(
-            transaction_id=txid, request=bytes(w.event.args["request"]), version=r.version,
-            origin_chain_id=r.origin_chain_id, dest_chain_id=r.dest_chain_id,
-            origin_sender=r.origin_sender.lower(), dest_recipient=r.dest_recipient.lower(),
-            origin_token=r.origin_token.lower(), dest_token=r.dest_token.lower(),
-            origin_amount=r.origin_amount, dest_amount=r.dest_amount, origin_fee_amount=r.origin_fee_amount,
-            deadline=r.deadline, nonce=r.nonce,
-            exclusivity_relayer=r.exclusivity_relayer.lower() if r.version == 2 else None,
-            exclusivity_end_time=r.exclusivity_end_time if r.version == 2 else None,
-            zap_native=r.zap_native if r.version == 2 else None,
-            zap_data=r.zap_data if r.version == 2 else None,
-            send_chain_gas=r.send_chain_gas,
-            origin_block_number=w.block_number, origin_block_hash=_hex(w.block_hash),
-            origin_tx_hash=_hex(w.raw.tx_hash), origin_log_index=w.raw.log_index,
-            status=int(OrderStatus.Seen), last_reason=f"BridgeRequested in block #{w.block_number}",
-            failures=0, relay_tx_hash=None, prove_tx_hash=None, claim_tx_hash=None, proof_time=None,
-            created_at=now, updated_at=now,
-        ))
+        rows.append(new_order_row(w, now))
     if rows:
         insert_ignore(session, BridgeOrder, rows)
-        transitions = []
-        for row in rows:
-            w = by_id[row["transaction_id"]]
-            gate = Gate("origin_log", True, f"#{w.block_number}", "", f"BridgeRequested in block "
-                        f"#{w.block_number} on chain {w.chain_id}")
-            transitions.append(dict(
-                transaction_id=row["transaction_id"], from_status=None, to_status=int(OrderStatus.Seen),
-                chain_id=w.chain_id, chain_time=w.block_timestamp, reasons=[gate_to_json(gate)],
-                tx_hash=_hex(w.raw.tx_hash)))
-            created.append(plain_order(row))
-        connection.execute(_INSERT_TRANSITIONS, transitions)
+        connection.execute(_INSERT_TRANSITIONS, [_seen_entry(by_id[row["transaction_id"]], now) for row in rows])
+        created = [plain_order(row) for row in rows]
     return created
+
+
+def _seen_entry(w: WatchedLog, now: datetime) -> dict[str, Any]:
+    """The trace entry of an order's creation from its BridgeRequested."""
+    gate = Gate("origin_log", True, f"#{w.block_number}", "", f"BridgeRequested in block "
+                f"#{w.block_number} on chain {w.chain_id}")
+    return dict(transaction_id=_hex(w.event.args["transactionId"]), from_status=None, to_status=int(OrderStatus.Seen),
+                chain_id=w.chain_id, chain_time=w.block_timestamp, wall_time=now, reasons=[gate_to_json(gate)],
+                tx_hash=_hex(w.raw.tx_hash))
+
+
+def create_order(session: Session, w: WatchedLog, steps: Sequence[Step], *, chain_id: int, chain_time: int,
+                 fields: Mapping[str, Any] | None = None) -> BridgeOrder | None:
+    """A new order stored straight at the last of `steps`, in the caller's transaction: its row, its creation
+    entry as `store_requests` writes it, then one trace entry per step (checked against the state machine).
+    For the relayer's intake, which decides and relays a request before the watcher stores it (the watcher
+    then finds the order). None when the order exists already: nothing was written."""
+    now = datetime.now(UTC)
+    row = new_order_row(w, now)
+    entries = [_seen_entry(w, now), *_trace_entries(row["transaction_id"], OrderStatus.Seen, steps, chain_id=chain_id,
+                                               chain_time=chain_time, rollback=False, now=now)]
+    row.update(status=int(steps[-1].to_status), last_reason=summary(steps[-1].reasons)[:2000], **(fields or {}))
+    if insert_ignore(session, BridgeOrder, [row]) == 0:
+        return None
+    session.connection().execute(_INSERT_TRANSITIONS, entries)
+    return plain_order(row)
 
 
 class Step(NamedTuple):
@@ -169,6 +191,22 @@ def _move_statement(fields: tuple[str, ...], new_reason_only: bool) -> Update:
     return statement
 
 
+def _trace_entries(transaction_id: str, expect: OrderStatus, steps: Sequence[Step], *, chain_id: int,
+                   chain_time: int, rollback: bool, now: datetime) -> list[dict[str, Any]]:
+    """One trace entry per step from `expect`, each checked against the state machine (`rollback`: a single
+    step back); raises before anything is written."""
+    current = expect
+    entries = []
+    for step in steps:
+        (check_rollback if rollback else check_transition)(current, step.to_status)
+        entries.append(dict(
+            transaction_id=transaction_id, from_status=int(current), to_status=int(step.to_status),
+            chain_id=chain_id, chain_time=chain_time, wall_time=now,
+            reasons=[gate_to_json(g) for g in step.reasons], tx_hash=step.tx_hash))
+        current = step.to_status
+    return entries
+
+
 def move_order(session: Session, transaction_id: str, expect: OrderStatus, steps: Sequence[Step], *,
                chain_id: int, chain_time: int, rollback: bool = False, fields: Mapping[str, Any] | None = None,
                new_reason_only: bool = False) -> BridgeOrder | None:
@@ -179,18 +217,11 @@ def move_order(session: Session, transaction_id: str, expect: OrderStatus, steps
     `new_reason_only`, already stays there for the same reason): nothing was written then."""
     fields = dict(fields or {})
     now = datetime.now(UTC)
-    current = expect
-    transitions = []
-    for step in steps:
-        (check_rollback if rollback else check_transition)(current, step.to_status)
-        transitions.append(dict(
-            transaction_id=transaction_id, from_status=int(current), to_status=int(step.to_status),
-            chain_id=chain_id, chain_time=chain_time, wall_time=now,
-            reasons=[gate_to_json(g) for g in step.reasons], tx_hash=step.tx_hash))
-        current = step.to_status
+    transitions = _trace_entries(transaction_id, expect, steps, chain_id=chain_id, chain_time=chain_time,
+                                 rollback=rollback, now=now)
     connection = session.connection()
     row = connection.execute(_move_statement(tuple(sorted(fields)), new_reason_only), {
-        "txid": transaction_id, "expect": int(expect), "new_status": int(current),
+        "txid": transaction_id, "expect": int(expect), "new_status": int(steps[-1].to_status),
         "new_reason": summary(steps[-1].reasons)[:2000], "new_updated_at": now,
         **{"set_" + key: value for key, value in fields.items()}}).mappings().first()
     if row is None:

@@ -50,6 +50,40 @@ async def test_an_armed_order_with_its_confirmations_commits_and_relays_in_one_w
         assert gates[2]["submit"]["value"] == relay[0].tx_hash
 
 
+async def test_a_new_order_is_created_with_its_relay_before_the_watcher_stores_its_request(devnet, traffic, tmp_path):
+    """Armed, with no confirmation to wait for, the relayer decides a new request as soon as the watcher has
+    decoded it: the order is created with its whole trace to RelayStarted in the write that stores the signed
+    relay, and the relay is on its way before the watcher's own write stores the request."""
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
+    relays_when_stored: dict[str, list[str]] = {}
+    on_stored = engine._on_stored
+
+    def stored(session, logs):  # inside the watcher's storing transaction
+        for w in logs:
+            if w.request is not None:
+                txid = "0x" + w.event.args["transactionId"].hex()
+                relays_when_stored[txid] = list(session.scalars(select(OutboundTx.state).where(
+                    OutboundTx.transaction_id == txid, OutboundTx.purpose == "relay")))
+        on_stored(session, logs)
+
+    engine._on_stored = stored  # read by Engine._build_chain in start()
+    async with running(engine):
+        await engine.execute(Arm())
+        order = await place(traffic, "USDC")
+        await wait_for(lambda: relayed_by(devnet, order.transaction_id) == RELAYER_ADDRESS, 30, "the relay",
+                       tick=lambda: mine(devnet))
+        await wait_for(lambda: order.transaction_id in relays_when_stored, 20, "the watcher's write")
+        async with engine.db.read() as s:
+            rows = (await s.scalars(select(OrderTransition).where(
+                OrderTransition.transaction_id == order.transaction_id).order_by(OrderTransition.id))).all()
+    assert len(relays_when_stored[order.transaction_id]) == 1  # stored (and sent) before the request was
+    assert [(r.from_status, r.to_status) for r in rows[:4]] == [
+        (None, int(OrderStatus.Seen)), (int(OrderStatus.Seen), int(OrderStatus.CommittedPending)),
+        (int(OrderStatus.CommittedPending), int(OrderStatus.CommittedConfirmed)),
+        (int(OrderStatus.CommittedConfirmed), int(OrderStatus.RelayStarted))]
+    assert len({r.wall_time for r in rows[:4]}) == 1  # the order's creation and its moves: one write
+
+
 async def test_an_order_committed_before_its_confirmations_is_confirmed_and_relayed_in_one_write(
         devnet, traffic, tmp_path):
     engine = make_engine(engine_config(devnet, tmp_path, confirmations=1))

@@ -418,23 +418,27 @@ async def test_stored_headers_stay_bounded_and_the_newest_window_is_the_chains(d
     assert again.cursor == watcher.cursor + 1
 
 
-async def test_a_request_stored_again_from_another_block_moves_its_order_and_creates_nothing(devnet, db, make_rpc):
-    """A re-included request (a reorg put it in another block) keeps its one order, moved to the new block."""
-    from dataclasses import replace
-
+async def _placed_request(devnet, make_rpc, *, seed: int):
+    """One order placed on the devnet: it, the block holding its request, and that BridgeRequested decoded."""
     from engine.chain.watcher import _decode
-    from engine.relayer.orders import store_requests
-    from engine.store import BridgeOrder, OrderTransition
 
-    gen = TrafficGenerator(load_manifest(devnet.settings.directory), seed=11)
-    (order,) = await place(gen, 1)
+    (order,) = await place(TrafficGenerator(load_manifest(devnet.settings.directory), seed=seed), 1)
     cid = order.origin_chain_id
     deployment = next(d for d in devnet.deployments if d.chain_id == cid)
     rpc = make_rpc(cid, deployment.rpc_url)
     head = heads(devnet)[cid]
     raws = await rpc.get_logs(deployment.bridge, head, head, [[BRIDGE_REQUESTED.topic0]])
-    header = await rpc.get_block(head)
-    first = _decode(cid, raws[-1], header.timestamp)
+    return order, head, _decode(cid, raws[-1], (await rpc.get_block(head)).timestamp)
+
+
+async def test_a_request_stored_again_from_another_block_moves_its_order_and_creates_nothing(devnet, db, make_rpc):
+    """A re-included request (a reorg put it in another block) keeps its one order, moved to the new block."""
+    from dataclasses import replace
+
+    from engine.relayer.orders import store_requests
+    from engine.store import BridgeOrder, OrderTransition
+
+    order, head, first = await _placed_request(devnet, make_rpc, seed=11)
     moved = replace(first, raw=replace(first.raw, block_number=head + 5, block_hash=b"\x42" * 32,
                                        tx_hash=b"\x43" * 32, log_index=7))
 
@@ -448,3 +452,40 @@ async def test_a_request_stored_again_from_another_block_moves_its_order_and_cre
     assert len(rows) == 1 and traces == 1
     assert (rows[0].origin_block_number, rows[0].origin_block_hash, rows[0].origin_tx_hash,
             rows[0].origin_log_index) == (head + 5, "0x" + "42" * 32, "0x" + "43" * 32, 7)
+
+
+async def test_an_order_created_at_relay_started_is_one_write_and_the_watcher_then_finds_it(devnet, db, make_rpc):
+    """The relayer's intake creates a new order straight at RelayStarted (its creation entry and each step in
+    one write); created again it writes nothing, and the watcher's own storing of the request creates nothing."""
+    from functools import partial
+
+    from engine.relayer.decisions import Gate
+    from engine.relayer.orders import Step, create_order, read_order, store_requests
+    from engine.relayer.statuses import OrderStatus
+    from engine.store import OrderTransition
+
+    order, head, request_log = await _placed_request(devnet, make_rpc, seed=12)
+    cid = order.origin_chain_id
+    relay = "0x" + "ab" * 32
+    go = Gate("inventory", True, "1", "1", "committable")
+    steps = [Step(OrderStatus.CommittedPending, [go]), Step(OrderStatus.CommittedConfirmed, [go]),
+             Step(OrderStatus.RelayStarted, [go], relay)]
+    create = partial(create_order, w=request_log, steps=steps, chain_id=cid, chain_time=1_700_000_000,
+                     fields={"relay_tx_hash": relay})
+
+    created = await db.run_write(create)
+    assert created is not None and (created.status, created.relay_tx_hash) == (int(OrderStatus.RelayStarted), relay)
+    assert await db.run_write(create) is None
+    assert await db.run_write(lambda s: store_requests(s, [request_log])) == []
+    stored = await db.run_read(partial(read_order, transaction_id=order.transaction_id))
+    assert (stored.status, stored.dest_amount, stored.origin_block_number) == (
+        int(OrderStatus.RelayStarted), order.dest_amount, head)
+    async with db.read() as s:
+        trace = (await s.scalars(select(OrderTransition).where(
+            OrderTransition.transaction_id == order.transaction_id).order_by(OrderTransition.id))).all()
+    assert [(t.from_status, t.to_status) for t in trace] == [
+        (None, int(OrderStatus.Seen)), (int(OrderStatus.Seen), int(OrderStatus.CommittedPending)),
+        (int(OrderStatus.CommittedPending), int(OrderStatus.CommittedConfirmed)),
+        (int(OrderStatus.CommittedConfirmed), int(OrderStatus.RelayStarted))]
+    assert trace[0].chain_time == request_log.block_timestamp and trace[-1].tx_hash == relay
+    assert len({t.wall_time for t in trace}) == 1  # one write
