@@ -42,6 +42,7 @@ loop-bound): keep it on the engine's loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -67,6 +68,8 @@ from sqlalchemy.ext.asyncio import (
 
 from engine.store.models import Base
 
+log = logging.getLogger(__name__)
+
 Backend = Literal["sqlite", "postgres"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -80,6 +83,7 @@ _MIGRATION_LOCK_KEY = 0x6D6D747569  # "mmtui"
 _PG_MAX_PARAMS = 32767
 _MAX_ROWS_PER_INSERT = 1000
 _SQLITE_INSERT_IGNORE: dict[str, Any] = {}  # table name -> INSERT ... ON CONFLICT DO NOTHING
+CHECKPOINT_INTERVAL_SECONDS = 0.5  # how often the WAL is copied into the database file (_Checkpointer)
 
 T = TypeVar("T")
 
@@ -135,9 +139,11 @@ class Database:
         self._sync_engines = sync_engines  # SQLite only
         self._writer: ThreadPoolExecutor | None = None
         self._readers: ThreadPoolExecutor | None = None
+        self._checkpointer: _Checkpointer | None = None
         if sync_engines is not None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmtui-db-writer")
             self._readers = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="mmtui-db-reader")
+            self._checkpointer = _Checkpointer(str(url.database), busy_timeout)
 
     @classmethod
     def from_settings(
@@ -187,6 +193,9 @@ class Database:
                     _switch_to_wal(dbapi_connection, cursor, busy_timeout)
                     cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")  # checked: normal or full
                     cursor.execute("PRAGMA foreign_keys=ON")
+                    # no checkpoint inside a commit: it copies the WAL into the file (milliseconds, an fsync)
+                    # on whatever thread committed, often the event loop's; _Checkpointer does it on its own
+                    cursor.execute("PRAGMA wal_autocheckpoint=0")
                     if not write:
                         cursor.execute("PRAGMA query_only=ON")
                 finally:
@@ -440,6 +449,8 @@ class Database:
             await asyncio.get_running_loop().run_in_executor(None, self._close_threads)
 
     def _close_threads(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         for executor in (self._writer, self._readers):
             if executor is not None:
                 executor.shutdown(wait=True)
@@ -483,6 +494,48 @@ def _switch_to_wal(dbapi_connection: Any, cursor: Any, busy_timeout: float) -> N
         else:
             time.sleep(delay)  # a database thread's own connection
         delay = min(delay * 2, 0.05)
+
+
+class _Checkpointer:
+    """SQLite's WAL checkpoints on a thread of their own. The engine's connections never checkpoint
+    (``wal_autocheckpoint=0``): SQLite would do it inside the commit that crosses its threshold, on the
+    event loop's thread (copying the log into the file and syncing it took milliseconds per commit, twice a
+    second in the relay benchmark, each time holding up whatever the loop had to do). Here a PASSIVE
+    checkpoint runs every CHECKPOINT_INTERVAL_SECONDS: it waits for no reader or writer, and the sqlite3
+    call releases the GIL while it copies. A failure (a locked file, another process checkpointing) is
+    left to the next round."""
+
+    def __init__(self, path: str, busy_timeout: float, interval: float = CHECKPOINT_INTERVAL_SECONDS) -> None:
+        self._path = path
+        self._busy_timeout = busy_timeout
+        self._interval = interval
+        self._stopped = threading.Event()
+        self.checkpoints = 0
+        self._thread = threading.Thread(target=self._run, name="mmtui-db-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            while not self._stopped.wait(self._interval):
+                try:
+                    if connection is None:
+                        # mode=rw: never create the file (the engine's first connection makes it, in WAL mode)
+                        connection = sqlite3.connect(f"file:{self._path}?mode=rw", uri=True,
+                                                     timeout=self._busy_timeout, check_same_thread=False)
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except sqlite3.Error as exc:
+                    log.debug("sqlite checkpoint of %s: %s (next round)", self._path, exc)
+                except Exception:  # the thread must live on: nothing else checkpoints
+                    log.exception("sqlite checkpoint of %s failed (next round)", self._path)
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=self._busy_timeout + 1)
 
 
 def _locked(exc: DBAPIError) -> bool:

@@ -108,6 +108,37 @@ async def test_sqlite_synchronous_is_set_on_every_connection(tmp_path: Path, set
         await db.close()
 
 
+async def test_sqlite_commits_never_checkpoint_and_a_thread_of_its_own_copies_the_wal_into_the_file(
+        tmp_path: Path) -> None:
+    """A commit that crosses SQLite's WAL threshold would checkpoint on the committing thread (the event
+    loop's): no connection of ours does; the database's own checkpoint thread copies the log into the file."""
+    path = tmp_path / "wal.db"
+    db = Database.from_settings("sqlite", str(path))
+    try:
+        await db.migrate()
+        pragma = lambda s: s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()  # noqa: E731
+        assert await db.run_write(pragma) == 0
+        assert await db.run_read(pragma) == 0
+        async with db.write() as session:
+            assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+        checkpointed = db._checkpointer.checkpoints
+        before = path.stat().st_size
+
+        def fill(s) -> None:
+            s.add_all([SignerNonce(chain_id=n, signer=SIGNER, next_nonce=n) for n in range(3000)])
+
+        await db.run_write(fill)
+        assert Path(f"{path}-wal").stat().st_size > 3000 * 40  # committed to the log, not yet the file
+        deadline = time.monotonic() + 10
+        while path.stat().st_size <= before and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert path.stat().st_size > before
+        assert db._checkpointer.checkpoints > checkpointed
+    finally:
+        await db.close()
+    assert not db._checkpointer._thread.is_alive()
+
+
 def test_sqlite_synchronous_refuses_other_values(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sqlite_synchronous"):
         Database.from_settings("sqlite", str(tmp_path / "x.db"), sqlite_synchronous="off")
