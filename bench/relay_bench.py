@@ -969,7 +969,7 @@ class Bench:
                 r.completed_throughput = len(done) / window if window > 0 else None
             stage_names = [("watcher delivered BridgeRequested", None), ("CommittedPending recorded", "5"),
                            ("CommittedConfirmed recorded", "6"), ("relay mined (observer: t1)", "t1"),
-                           ("RelayStarted recorded (after broadcast)", "7"), ("RelayCompleted recorded", "8")]
+                           ("RelayStarted recorded (its write committed)", "7"), ("RelayCompleted recorded", "8")]
             delivered = child.get("delivered", {})
             for label, key in stage_names:
                 vals = []
