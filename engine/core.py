@@ -322,8 +322,10 @@ class Engine:
             event.clear()
             try:
                 report = await chain.submitter.tick()
+                # a settled transaction wakes its order, unless the order finished already (from its log)
                 for view in (*report.mined, *report.reverted):
-                    if view.transaction_id:
+                    order = self._orders.get(view.transaction_id) if view.transaction_id else None
+                    if view.transaction_id and not (order is not None and order.status.is_terminal):
                         self.relayer.enqueue(view.transaction_id)
                 chain.pending_transactions = report.still_live  # no read of its own after every head
                 await chain.refresh()

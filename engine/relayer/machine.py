@@ -1312,18 +1312,16 @@ class Relayer:
         status = OrderStatus.ClaimPending
         origin = self.chains[order.origin_chain_id]
         clock = self._clock(origin.chain_id)
+        # Our BridgeDepositClaimed stored by the watcher proves the claim mined (a reverted one logs nothing),
+        # usually before the submitter's next tick has fetched its receipt.
+        logged = self._our_log(order, events, BRIDGE_DEPOSIT_CLAIMED, origin.chain_id)
+        if logged is not None:
+            return await self._claim_mined(order, origin, logged.tx_hash, logged.block_number)
         outcome = await self._settled_outcome(order, "claim", origin, status)
         if isinstance(outcome, StepResult):
             return outcome
         if outcome.ok:
-            request = decode_request(order.request)
-            amount = request.origin_amount + request.origin_fee_amount
-            token = origin.token(request.origin_token)
-            shown = format_units(amount, token.decimals, token.symbol) if token else str(amount)
-            gate = _gate("claim", True, f"#{outcome.block_number}", "mined",
-                         f"claimed {shown} in block #{outcome.block_number} on chain {origin.chain_id}")
-            return await self._save(order.transaction_id, OrderStatus.ClaimCompleted, [gate], **clock, expect=status,
-                                    tx_hash=outcome.tx_hash, claim_tx_hash=outcome.tx_hash)
+            return await self._claim_mined(order, origin, outcome.tx_hash, outcome.block_number)
         if await self._origin_status(order) == OriginBridgeStatus.RELAYER_CLAIMED:
             return await self._claimed(order, events, status)
         failures = order.failures + 1
@@ -1334,6 +1332,18 @@ class Relayer:
         self.on_event("warning", f"{_short(order.transaction_id)} {gate.text}")
         return await self._save(order.transaction_id, OrderStatus.ProvePosted, [gate], **clock, expect=status,
                                 rollback=True, failures=failures)
+
+    async def _claim_mined(self, order: BridgeOrder, origin: LiveChain, tx_hash: str,
+                           block_number: int | None) -> StepResult:
+        request = decode_request(order.request)
+        amount = request.origin_amount + request.origin_fee_amount
+        token = origin.token(request.origin_token)
+        shown = format_units(amount, token.decimals, token.symbol) if token else str(amount)
+        gate = _gate("claim", True, f"#{block_number}", "mined",
+                     f"claimed {shown} in block #{block_number} on chain {origin.chain_id}")
+        return await self._save(order.transaction_id, OrderStatus.ClaimCompleted, [gate],
+                                **self._clock(origin.chain_id), expect=OrderStatus.ClaimPending, tx_hash=tx_hash,
+                                claim_tx_hash=tx_hash)
 
     # ------------------------------------------------------------------ reorgs
 
