@@ -324,8 +324,8 @@ class Engine:
                 report = await chain.submitter.tick()
                 # a settled transaction wakes its order, unless the order finished already (from its log)
                 for view in (*report.mined, *report.reverted):
-                    order = self._orders.get(view.transaction_id) if view.transaction_id else None
-                    if view.transaction_id and not (order is not None and order.status.is_terminal):
+                    order = self._orders.get(view.transaction_id or "")
+                    if view.transaction_id and (order is None or not order.status.is_terminal):
                         self.relayer.enqueue(view.transaction_id)
                 chain.pending_transactions = report.still_live  # no read of its own after every head
                 await chain.refresh()

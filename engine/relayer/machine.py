@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from fractions import Fraction
-from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -43,7 +42,7 @@ from engine.chain.rpc import ExecutionReverted, RpcError
 from engine.chain.ahead import ReadsAhead
 from engine.chain.submitter import SubmitError, TxOutcome, TxStatus
 from engine.chain.watcher import WatchedLog
-from engine.config import MmtuiConfig, Route
+from engine.config import MmtuiConfig, ResolvedToken, Route
 from engine.protocol import calls
 from engine.protocol.codec import BridgeRequest, checksum_address, decode_request
 from engine.protocol.events import (
@@ -72,7 +71,7 @@ from engine.inventory.limits import (
     order_notional_usd,
     route_enabled_gate,
 )
-from engine.relayer.fees import fee_breakdown
+from engine.relayer.fees import FeeBreakdown, fee_breakdown
 from engine.relayer.orders import (
     OrderEvent,
     Step,
@@ -138,13 +137,15 @@ class _Verdict:
 
 @dataclass(frozen=True, slots=True)
 class _SeenInputs:
+    """What a Seen decision needs that takes no lock to know (`_seen_inputs`)."""
+
     origin: LiveChain
     dest: LiveChain
-    origin_token: Any
-    dest_token: Any
+    origin_token: ResolvedToken
+    dest_token: ResolvedToken
     route: Route
     quotable: bool
-    fee: Any
+    fee: FeeBreakdown
 
 
 OrderListener = Callable[[BridgeOrder], None]
