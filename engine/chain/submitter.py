@@ -69,6 +69,7 @@ from engine.chain.rpc import (
 from engine.protocol.codec import checksum_address
 from engine.store import Database, OutboundTx, SignerNonce, insert_ignore
 from engine.store.models import TX_PURPOSES
+from engine.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ FEES_MAX_AGE_SECONDS = 1.0
 # is inserted (the row has no id yet): a plain function, no awaits
 OnPersist = Callable[[Session, OutboundTx], None]
 # a signed attempt stored with one statement built once (not an ORM flush); its id comes back from the insert
-_INSERT_ATTEMPT = insert(OutboundTx.__table__).returning(OutboundTx.__table__.c.id)
+_INSERT_ATTEMPT = Prepared(insert(OutboundTx.__table__).returning(OutboundTx.__table__.c.id))
 _ATTEMPT_KEYS = tuple(c.key for c in OutboundTx.__table__.columns if c.key != "id")
 # Rejections that may pass later (fees, pool, a nonce gap being filled, an earlier attempt in the pool).
 _RETRYABLE_REJECTIONS = (FeeTooLow, PoolFull, NonceTooHigh, ReplacementUnderpriced)
@@ -237,9 +238,10 @@ def _gwei(wei: int) -> str:
 
 
 # a first send's record, written with the tick's next write (see _send_and_record)
-_MARK_BROADCAST = (update(OutboundTx.__table__)
-                   .where(OutboundTx.__table__.c.id == bindparam("row_id"), OutboundTx.__table__.c.state == "signed")
-                   .values(state="broadcast", broadcast_at=bindparam("at"), error=None))
+_MARK_BROADCAST = Prepared(update(OutboundTx.__table__)
+                           .where(OutboundTx.__table__.c.id == bindparam("row_id"),
+                                  OutboundTx.__table__.c.state == "signed")
+                           .values(state="broadcast", broadcast_at=bindparam("at"), error=None))
 
 
 def _now() -> datetime:
@@ -324,13 +326,14 @@ class TransactionSubmitter:
         # (to, data, value) -> (settlements then, gas estimate read, balance read)
         self._prefetched: ReadsAhead[tuple[str, bytes, int], tuple[int, asyncio.Future, asyncio.Future]] = ReadsAhead()
         # the statements of every allocation, built once (building one costs more than running it on SQLite)
-        self._highest_nonce = select(func.max(OutboundTx.nonce)).where(*self._mine())
+        self._highest_nonce = Prepared(select(func.max(OutboundTx.nonce)).where(*self._mine()))
         nonce_key = (SignerNonce.chain_id == bindparam("of_chain"), SignerNonce.signer == bindparam("of_signer"))
-        self._next_nonce = select(SignerNonce.next_nonce).where(*nonce_key).with_for_update()
-        self._move_next_nonce = update(SignerNonce).where(*nonce_key).values(next_nonce=bindparam("new_next"))
+        self._next_nonce = Prepared(select(SignerNonce.next_nonce).where(*nonce_key).with_for_update())
+        self._move_next_nonce = Prepared(update(SignerNonce).where(*nonce_key).values(next_nonce=bindparam("new_next")))
         # the four columns only: loading whole rows (raw bytes and calldata) costs more than the sum
-        self._live_costs = select(OutboundTx.nonce, OutboundTx.value, OutboundTx.gas_limit,
-                                  OutboundTx.max_fee_per_gas).where(*self._mine(), OutboundTx.state.in_(LIVE_STATES))
+        self._live_costs = Prepared(select(OutboundTx.nonce, OutboundTx.value, OutboundTx.gas_limit,
+                                           OutboundTx.max_fee_per_gas)
+                                    .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES)))
         # sorted by the caller: an ORDER BY here makes SQLite walk the (chain, signer, nonce) index through every
         # attempt the signer ever made, to save sorting a handful of rows
         self._live_attempts = (select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
@@ -501,7 +504,7 @@ class TransactionSubmitter:
         balance = send.balance
         assert balance is not None
         next_nonce = self._locked_next_nonce(s, pending)
-        highest = s.connection().execute(self._highest_nonce).scalar()
+        highest = self._highest_nonce.scalar(s)
         nonce = max(next_nonce, -1 if highest is None else highest + 1)
         cost = value + gas_limit * fees.max_fee_per_gas
         reserved = self._reserved(s)
@@ -514,7 +517,7 @@ class TransactionSubmitter:
                          purpose=send.purpose, transaction_id=send.transaction_id)
         if on_persist is not None:
             on_persist(s, row)  # first: what it writes may be the order the attempt refers to
-        row.id = s.connection().execute(_INSERT_ATTEMPT, {key: getattr(row, key) for key in _ATTEMPT_KEYS}).scalar_one()
+        row.id = _INSERT_ATTEMPT.scalar(s, {key: getattr(row, key) for key in _ATTEMPT_KEYS})
         self._set_next_nonce(s, nonce + 1)
         return row
 
@@ -527,16 +530,16 @@ class TransactionSubmitter:
         the value moved up to it until a sync is committed; the caller writes what it allocates with
         `_set_next_nonce`. `pending`: the chain's pending count, read by the caller before the transaction
         whenever the nonce is not synced yet."""
-        connection = s.connection()
         key = {"of_chain": self.chain_id, "of_signer": self.signer}
-        stored = connection.execute(self._next_nonce, key).scalar()
+        stored = self._next_nonce.scalar(s, key)
         if stored is not None and self._nonce_synced:
             return stored
         if pending is None:
             raise RuntimeError("the chain's pending nonce was not read before an unsynced allocation")
         if stored is None:
             insert_ignore(s, SignerNonce, [{"chain_id": self.chain_id, "signer": self.signer, "next_nonce": pending}])
-            stored = connection.execute(self._next_nonce, key).scalar_one()
+            stored = self._next_nonce.scalar(s, key)
+            assert stored is not None  # inserted just above, or by a writer before us
         if pending > stored:
             log.warning("chain %s: %s: chain pending nonce %d is ahead of stored next nonce %d "
                         "(transactions sent outside this engine?); moving forward",
@@ -545,12 +548,12 @@ class TransactionSubmitter:
         return stored
 
     def _set_next_nonce(self, s: Session, value: int) -> None:
-        s.connection().execute(self._move_next_nonce, {"of_chain": self.chain_id, "of_signer": self.signer,
+        self._move_next_nonce.run(s, {"of_chain": self.chain_id, "of_signer": self.signer,
                                                        "new_next": value})
 
     def _reserved(self, s: Session, *, exclude_nonce: int | None = None) -> int:
         """What our unmined nonces may still spend: per nonce the costliest live attempt."""
-        rows = s.connection().execute(self._live_costs).all()
+        rows = self._live_costs.rows(s)
         per_nonce: dict[int, int] = {}
         for nonce, value, gas_limit, max_fee in rows:
             if nonce != exclude_nonce:
@@ -821,7 +824,7 @@ class TransactionSubmitter:
     @staticmethod
     def _write_broadcast_marks(s: Session, marks: dict[int, datetime]) -> None:
         if marks:  # one statement for all, below the ORM: a tick often records several
-            s.connection().execute(_MARK_BROADCAST, [{"row_id": row_id, "at": at} for row_id, at in marks.items()])
+            _MARK_BROADCAST.run(s, [{"row_id": row_id, "at": at} for row_id, at in marks.items()])
 
     def _write_settlements(self, s: Session, found: dict[int, tuple[OutboundTx, Any]]) -> list[OutboundTxView]:
         """The settlement counter moves inside the write, before it commits: a gas balance check
@@ -926,7 +929,7 @@ class TransactionSubmitter:
 
             def reconcile(s: Session) -> list[OutboundTx]:
                 fillers: list[OutboundTx] = []
-                highest = s.scalar(self._highest_nonce)
+                highest = self._highest_nonce.scalar(s)
                 next_nonce = max(self._locked_next_nonce(s, pending), -1 if highest is None else highest + 1)
                 self._set_next_nonce(s, next_nonce)
                 for nonce in range(pending, next_nonce):

@@ -60,6 +60,8 @@ from engine.chain.rpc import BlockHeader, ChainRpc, LogQueryTooLarge, RawLog, Rp
 from engine.protocol.codec import BridgeRequest, RequestDecodeError, decode_request
 from engine.protocol.events import BRIDGE_EVENTS, BRIDGE_REQUESTED, DecodedEvent, EventDecodeError, decode_event
 from engine.store import ChainCursor, ChainLog, Database, DeadLetter, RecentBlock, insert_ignore
+from engine.store.prepared import Prepared
+from engine.store.types import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,12 @@ _STORED_LOG_KEYS = select(ChainLog.tx_hash, ChainLog.log_index).where(
     ChainLog.chain_id == bindparam("chain_id"), ChainLog.tx_hash.in_(bindparam("tx_hashes", expanding=True)))
 _DROP_HEADERS = delete(RecentBlock.__table__).where(
     RecentBlock.chain_id == bindparam("chain_id"), RecentBlock.number.in_(bindparam("numbers", expanding=True)))
-_PRUNE_HEADERS = delete(RecentBlock.__table__).where(
-    RecentBlock.chain_id == bindparam("chain_id"), RecentBlock.number <= bindparam("up_to"))
-_MOVE_CURSOR = update(ChainCursor.__table__).where(ChainCursor.chain_id == bindparam("of_chain")).values(
-    block_number=bindparam("to_number"), block_hash=bindparam("to_hash"))
-_NEW_CURSOR = insert(ChainCursor.__table__)
+_PRUNE_HEADERS = Prepared(delete(RecentBlock.__table__).where(
+    RecentBlock.chain_id == bindparam("chain_id"), RecentBlock.number <= bindparam("up_to")))
+# updated_at given, not left to its Python-side default: Prepared runs these below SQLAlchemy's execution
+_MOVE_CURSOR = Prepared(update(ChainCursor.__table__).where(ChainCursor.chain_id == bindparam("of_chain")).values(
+    block_number=bindparam("to_number"), block_hash=bindparam("to_hash"), updated_at=bindparam("at")))
+_NEW_CURSOR = Prepared(insert(ChainCursor.__table__))
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,7 +433,7 @@ class ChainWatcher:
                 self.on_stored(s, fresh)
             self._store_headers(s, window_headers)
             if prune:
-                s.connection().execute(_PRUNE_HEADERS, {"chain_id": self.chain_id, "up_to": end - self.window})
+                _PRUNE_HEADERS.run(s, {"chain_id": self.chain_id, "up_to": end - self.window})
             self._set_cursor(s, pinned)
             return fresh, dead
 
@@ -454,11 +457,12 @@ class ChainWatcher:
             return set()
         tx_hexes = sorted({_hex(r.tx_hash) for r in raws})
         before = set(s.connection().execute(_STORED_LOG_KEYS, {"chain_id": self.chain_id, "tx_hashes": tx_hexes}).all())
+        now = utc_now()
         rows = [dict(chain_id=self.chain_id, block_number=r.block_number, block_hash=_hex(r.block_hash),
                      tx_hash=_hex(r.tx_hash), log_index=r.log_index, address=r.address.lower(),
                      topic0=_hex(r.topics[0]) if r.topics else None, topics=[_hex(t) for t in r.topics],
                      data=r.data, removed=r.removed,
-                     transaction_id=_hex(r.topics[1]) if len(r.topics) > 1 else None)
+                     transaction_id=_hex(r.topics[1]) if len(r.topics) > 1 else None, stored_at=now)
                 for r in raws]
         insert_ignore(s, ChainLog, rows)
         # write transactions hold the lock (BEGIN IMMEDIATE / row locks): "before" is exact
@@ -476,12 +480,11 @@ class ChainWatcher:
         insert_ignore(s, RecentBlock, rows)
 
     def _set_cursor(self, s: Session, header: BlockHeader | Cursor) -> None:
-        conn = s.connection()
-        moved = conn.execute(_MOVE_CURSOR, {"of_chain": self.chain_id, "to_number": header.number,
-                                            "to_hash": _hex(header.hash)})
-        if moved.rowcount == 0:
-            conn.execute(_NEW_CURSOR, {"chain_id": self.chain_id, "block_number": header.number,
-                                       "block_hash": _hex(header.hash)})
+        now = utc_now()
+        if _MOVE_CURSOR.run(s, {"of_chain": self.chain_id, "to_number": header.number, "to_hash": _hex(header.hash),
+                                "at": now}) == 0:
+            _NEW_CURSOR.run(s, {"chain_id": self.chain_id, "block_number": header.number,
+                                "block_hash": _hex(header.hash), "updated_at": now})
 
     # ------------------------------------------------------------------ reorgs
 

@@ -87,6 +87,7 @@ from engine.relayer.orders import (
 )
 from engine.relayer.statuses import COMMITTED_STATUSES, PENDING_IN_STATUSES, OrderStatus, OriginBridgeStatus
 from engine.store import BridgeOrder, ChainLog, Database, OrderTransition, OutboundTx
+from engine.store.prepared import Prepared
 from engine.units import format_units
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,9 @@ INTAKE_MAX_ORDERS = 16
 INTAKE_WAIT_SECONDS = 1.0
 _REQUESTED_TOPIC0 = "0x" + BRIDGE_REQUESTED.topic0.hex()
 # built once: asked inside every write that stores a relay
-_REQUEST_STORED = select(ChainLog.id).where(
+_REQUEST_STORED = Prepared(select(ChainLog.id).where(
     ChainLog.transaction_id == bindparam("txid"), ChainLog.chain_id == bindparam("on_chain"),
-    ChainLog.topic0 == _REQUESTED_TOPIC0).limit(1)
+    ChainLog.topic0 == _REQUESTED_TOPIC0).limit(1))
 
 
 class _Conflict(Exception):
@@ -608,8 +609,8 @@ class Relayer:
         captured: list[BridgeOrder] = []
 
         def hook(session: Session, row: OutboundTx) -> None:
-            if origin_log_of is not None and session.connection().execute(
-                    _REQUEST_STORED, {"txid": txid, "on_chain": origin_log_of}).first() is None:
+            if origin_log_of is not None and _REQUEST_STORED.first(
+                    session, {"txid": txid, "on_chain": origin_log_of}) is None:
                 raise _Conflict(f"order {txid}: its BridgeRequested is no longer stored")
             steps = [Step(step_status, step_reasons) for step_status, step_reasons in (before() if before else [])]
             steps.append(Step(to_status, [*reasons, _gate("submit", True, row.tx_hash, "",

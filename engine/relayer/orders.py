@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Update, bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.chain.watcher import WatchedLog
@@ -21,6 +21,7 @@ from engine.protocol.events import BRIDGE_REQUESTED, DecodedEvent, decode_event
 from engine.relayer.decisions import Gate
 from engine.relayer.statuses import OrderStatus, check_rollback, check_transition
 from engine.store import BridgeOrder, ChainLog, Database, OrderTransition, OutboundTx, insert_ignore
+from engine.store.prepared import Prepared
 
 
 def _hex(value: bytes) -> str:
@@ -48,18 +49,18 @@ def summary(reasons: Sequence[Gate]) -> str:
 # built once: the watcher's storing transaction runs these for every block with a request
 _ORIGIN_BLOCKS_BY_ID = select(BridgeOrder.transaction_id, BridgeOrder.origin_block_hash).where(
     BridgeOrder.transaction_id.in_(bindparam("ids", expanding=True)))
-_MOVE_ORIGIN_LOG = update(BridgeOrder.__table__).where(BridgeOrder.transaction_id == bindparam("txid")).values(
+_MOVE_ORIGIN_LOG = Prepared(update(BridgeOrder.__table__).where(BridgeOrder.transaction_id == bindparam("txid")).values(
     origin_block_number=bindparam("to_number"), origin_block_hash=bindparam("to_hash"),
-    origin_tx_hash=bindparam("to_tx_hash"), origin_log_index=bindparam("to_log_index"))
-_INSERT_TRANSITIONS = insert(OrderTransition.__table__)
+    origin_tx_hash=bindparam("to_tx_hash"), origin_log_index=bindparam("to_log_index")))
+_INSERT_TRANSITIONS = Prepared(insert(OrderTransition.__table__))
 
 
 # the columns an OrderEvent needs (not whole rows), in chain order; built once: read at every wake of an order
-_EVENTS_OF_ORDER = (select(ChainLog.chain_id, ChainLog.topics, ChainLog.data, ChainLog.block_number,
-                           ChainLog.block_hash, ChainLog.tx_hash, ChainLog.log_index)
-                    .where(ChainLog.transaction_id == bindparam("txid"))
-                    .order_by(ChainLog.chain_id, ChainLog.block_number, ChainLog.log_index))
-_EVENTS_OF_ORDERS = (select(ChainLog.transaction_id, *_EVENTS_OF_ORDER.selected_columns)
+_EVENTS_OF_ORDER = Prepared(select(ChainLog.chain_id, ChainLog.topics, ChainLog.data, ChainLog.block_number,
+                                    ChainLog.block_hash, ChainLog.tx_hash, ChainLog.log_index)
+                             .where(ChainLog.transaction_id == bindparam("txid"))
+                             .order_by(ChainLog.chain_id, ChainLog.block_number, ChainLog.log_index))
+_EVENTS_OF_ORDERS = (select(ChainLog.transaction_id, *_EVENTS_OF_ORDER.statement.selected_columns)
                      .where(ChainLog.transaction_id.in_(bindparam("txids", expanding=True)))
                      .order_by(ChainLog.transaction_id, ChainLog.chain_id, ChainLog.block_number, ChainLog.log_index))
 
@@ -106,14 +107,14 @@ def store_requests(session: Session, logs: Sequence[WatchedLog]) -> list[BridgeO
     for txid, w in by_id.items():
         if txid in existing:
             if existing[txid] != _hex(w.block_hash):
-                connection.execute(_MOVE_ORIGIN_LOG, {
+                _MOVE_ORIGIN_LOG.run(session, {
                     "txid": txid, "to_number": w.block_number, "to_hash": _hex(w.block_hash),
                     "to_tx_hash": _hex(w.raw.tx_hash), "to_log_index": w.raw.log_index})
             continue
         rows.append(new_order_row(w, now))
     if rows:
         insert_ignore(session, BridgeOrder, rows)
-        connection.execute(_INSERT_TRANSITIONS, [_seen_entry(by_id[row["transaction_id"]], now) for row in rows])
+        _INSERT_TRANSITIONS.run(session, [_seen_entry(by_id[row["transaction_id"]], now) for row in rows])
         created = [plain_order(row) for row in rows]
     return created
 
@@ -140,7 +141,7 @@ def create_order(session: Session, w: WatchedLog, steps: Sequence[Step], *, chai
     row.update(status=int(steps[-1].to_status), last_reason=summary(steps[-1].reasons)[:2000], **(fields or {}))
     if insert_ignore(session, BridgeOrder, [row]) == 0:
         return None
-    session.connection().execute(_INSERT_TRANSITIONS, entries)
+    _INSERT_TRANSITIONS.run(session, entries)
     return plain_order(row)
 
 
@@ -155,9 +156,9 @@ class Step(NamedTuple):
 _ORDER_TABLE = BridgeOrder.__table__
 _ORDER_KEYS = tuple(c.key for c in _ORDER_TABLE.columns)
 # built once: every wake of an order reads it, every decision moves it
-_ORDER_BY_ID = select(_ORDER_TABLE).where(_ORDER_TABLE.c.transaction_id == bindparam("txid"))
-_STATUS_BY_ID = select(_ORDER_TABLE.c.status).where(_ORDER_TABLE.c.transaction_id == bindparam("txid"))
-_MOVES: dict[tuple[tuple[str, ...], bool], Update] = {}
+_ORDER_BY_ID = Prepared(select(_ORDER_TABLE).where(_ORDER_TABLE.c.transaction_id == bindparam("txid")))
+_STATUS_BY_ID = Prepared(select(_ORDER_TABLE.c.status).where(_ORDER_TABLE.c.transaction_id == bindparam("txid")))
+_MOVES: dict[tuple[tuple[str, ...], bool], Prepared] = {}
 
 
 def plain_order(row: Mapping[str, Any]) -> BridgeOrder:
@@ -169,11 +170,11 @@ def plain_order(row: Mapping[str, Any]) -> BridgeOrder:
 
 
 def read_order(session: Session, transaction_id: str) -> BridgeOrder | None:
-    row = session.connection().execute(_ORDER_BY_ID, {"txid": transaction_id}).mappings().first()
+    row = _ORDER_BY_ID.mapping(session, {"txid": transaction_id})
     return plain_order(row) if row is not None else None
 
 
-def _move_statement(fields: tuple[str, ...], new_reason_only: bool) -> Update:
+def _move_statement(fields: tuple[str, ...], new_reason_only: bool) -> Prepared:
     """UPDATE ... WHERE the order is still in the expected status, RETURNING the row (built once per shape).
     Bound names differ from the column names: SQLAlchemy reserves those in a statement that sets them."""
     key = (fields, new_reason_only)
@@ -183,7 +184,7 @@ def _move_statement(fields: tuple[str, ...], new_reason_only: bool) -> Update:
         where = [c.transaction_id == bindparam("txid"), c.status == bindparam("expect")]
         if new_reason_only:
             where.append(or_(c.last_reason.is_(None), c.last_reason != bindparam("new_reason")))
-        statement = _MOVES[key] = (
+        statement = _MOVES[key] = Prepared(
             update(_ORDER_TABLE).where(*where)
             .values(status=bindparam("new_status"), last_reason=bindparam("new_reason"),
                     updated_at=bindparam("new_updated_at"), **{f: bindparam("set_" + f) for f in fields})
@@ -219,19 +220,18 @@ def move_order(session: Session, transaction_id: str, expect: OrderStatus, steps
     now = datetime.now(UTC)
     transitions = _trace_entries(transaction_id, expect, steps, chain_id=chain_id, chain_time=chain_time,
                                  rollback=rollback, now=now)
-    connection = session.connection()
-    row = connection.execute(_move_statement(tuple(sorted(fields)), new_reason_only), {
+    row = _move_statement(tuple(sorted(fields)), new_reason_only).mapping(session, {
         "txid": transaction_id, "expect": int(expect), "new_status": int(steps[-1].to_status),
         "new_reason": summary(steps[-1].reasons)[:2000], "new_updated_at": now,
-        **{"set_" + key: value for key, value in fields.items()}}).mappings().first()
+        **{"set_" + key: value for key, value in fields.items()}})
     if row is None:
         return None
-    connection.execute(_INSERT_TRANSITIONS, transitions)
+    _INSERT_TRANSITIONS.run(session, transitions)
     return plain_order(row)
 
 
 def order_status(session: Session, transaction_id: str) -> OrderStatus | None:
-    status = session.connection().execute(_STATUS_BY_ID, {"txid": transaction_id}).scalar()
+    status = _STATUS_BY_ID.scalar(session, {"txid": transaction_id})
     return OrderStatus(status) if status is not None else None
 
 
@@ -274,26 +274,26 @@ def _decoded(topics: tuple[str, ...], data: bytes) -> DecodedEvent:
 def order_events(session: Session, transaction_id: str) -> list[OrderEvent]:
     """Every stored bridge event of an order, on any chain, in chain order. Logs that do not decode
     were dead-lettered when stored and are skipped here."""
-    return _events(session.connection().execute(_EVENTS_OF_ORDER, {"txid": transaction_id}).all())
+    return _events(_EVENTS_OF_ORDER.rows(session, {"txid": transaction_id}))
 
 
 def events_of_orders(session: Session, transaction_ids: Sequence[str]) -> dict[str, list[OrderEvent]]:
     """`order_events` of several orders in one statement."""
     by_order: dict[str, list] = {}
     for r in session.connection().execute(_EVENTS_OF_ORDERS, {"txids": list(transaction_ids)}).all():
-        by_order.setdefault(r.transaction_id, []).append(r)
+        by_order.setdefault(r[0], []).append(tuple(r)[1:])
     return {txid: _events(rows) for txid, rows in by_order.items()}
 
 
-def _events(rows: Sequence[Any]) -> list[OrderEvent]:
+def _events(rows: Sequence[Sequence[Any]]) -> list[OrderEvent]:
+    """OrderEvents of `_EVENTS_OF_ORDER`'s rows."""
     out = []
-    for r in rows:
+    for chain_id, topics, data, block_number, block_hash, tx_hash, log_index in rows:
         try:
-            event = _decoded(tuple(r.topics), bytes(r.data))
+            event = _decoded(tuple(topics), bytes(data))
         except ValueError:
             continue
-        out.append(OrderEvent(r.chain_id, event.name, dict(event.args), r.block_number, r.block_hash, r.tx_hash,
-                              r.log_index))
+        out.append(OrderEvent(chain_id, event.name, dict(event.args), block_number, block_hash, tx_hash, log_index))
     return out
 
 

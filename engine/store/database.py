@@ -67,6 +67,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from engine.store.models import Base
+from engine.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ _MIGRATION_LOCK_KEY = 0x6D6D747569  # "mmtui"
 # Bound parameters per statement: PostgreSQL's wire protocol allows 32767; SQLite >= 3.32 32766.
 _PG_MAX_PARAMS = 32767
 _MAX_ROWS_PER_INSERT = 1000
-_SQLITE_INSERT_IGNORE: dict[str, Any] = {}  # table name -> INSERT ... ON CONFLICT DO NOTHING
+_SQLITE_INSERT_IGNORE: dict[str, Prepared] = {}  # table name -> INSERT ... ON CONFLICT DO NOTHING
 CHECKPOINT_INTERVAL_SECONDS = 0.5  # how often the WAL is copied into the database file (_Checkpointer)
 
 T = TypeVar("T")
@@ -205,7 +206,14 @@ class Database:
 
             @event.listens_for(engine, "begin")
             def on_begin(connection: Connection) -> None:
-                connection.exec_driver_sql(begin_sql)
+                if connection.dialect.driver != "pysqlite":  # aiosqlite: its connection is async
+                    connection.exec_driver_sql(begin_sql)
+                    return
+                # on the driver itself: SQLAlchemy's exec_driver_sql was a fifth of an empty transaction's work
+                try:
+                    connection.connection.driver_connection.execute(begin_sql)
+                except sqlite3.Error as exc:  # as exec_driver_sql raises it ("database is locked" is told by it)
+                    raise DBAPIError.instance(begin_sql, None, exc, sqlite3.Error, dialect=connection.dialect) from exc
 
         def open_engine(*, write: bool) -> AsyncEngine:
             pool = {"pool_size": 1, "max_overflow": 0} if write else {"pool_size": pool_size}
@@ -620,8 +628,8 @@ def insert_ignore(session: Session, model: type[Base], rows: Sequence[Mapping[st
         # rows): building a multi-row VALUES coerces every value and keys the cache on the row count.
         statement = _SQLITE_INSERT_IGNORE.get(table.name)
         if statement is None:
-            statement = _SQLITE_INSERT_IGNORE[table.name] = sqlite_insert(table).on_conflict_do_nothing()
-        return conn.execute(statement, list(rows)).rowcount
+            statement = _SQLITE_INSERT_IGNORE[table.name] = Prepared(sqlite_insert(table).on_conflict_do_nothing())
+        return statement.run(session, list(rows))
     if conn.dialect.name == "postgresql":
         insert, max_params = pg_insert, _PG_MAX_PARAMS
     else:

@@ -36,10 +36,10 @@ TXID = "0x" + "ab" * 32
 async def test_hot_statements_use_their_index(sqlite_db, name: str, index: str) -> None:
     submitter = await _submitter(sqlite_db)
     statement = {
-        "live costs (every send)": submitter._live_costs,
+        "live costs (every send)": submitter._live_costs.statement,
         "live attempts (every tick)": submitter._live_attempts,
-        "request stored (every relay's write)": _REQUEST_STORED.params(txid=TXID, on_chain=31337),
-        "events of an order (a wake)": _EVENTS_OF_ORDER.params(txid=TXID),
+        "request stored (every relay's write)": _REQUEST_STORED.statement.params(txid=TXID, on_chain=31337),
+        "events of an order (a wake)": _EVENTS_OF_ORDER.statement.params(txid=TXID),
     }[name]
     plan = await _plan(sqlite_db, statement)
     assert any(index in step for step in plan), plan
