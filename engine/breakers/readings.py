@@ -13,7 +13,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_utils import keccak
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -29,6 +28,7 @@ from engine.protocol.multicall import (  # noqa: F401 - AGGREGATE3, MulticallFai
     aggregate3,
     decode_aggregate3,
     encode_aggregate3,
+    encode_get_eth_balance,
 )
 from engine.store import Database
 from engine.store.breaker_models import BreakerReading
@@ -88,7 +88,7 @@ async def read_chain(rpc: ChainRpc, watch: ChainWatch, head: BlockHeader) -> Cha
     """Everything ``watch`` names at exactly ``head`` (by hash, EIP-1898): one eth_call (plus eth_gasPrice
     on a chain whose blocks have no base fee)."""
     erc20s = [t for t in watch.tokens if t.lower() != NATIVE]
-    batch: list[tuple[str, bytes]] = [(watch.multicall, GET_ETH_BALANCE + abi_encode(["address"], [watch.relayer]))]
+    batch: list[tuple[str, bytes]] = [(watch.multicall, encode_get_eth_balance(watch.relayer))]
     batch += [(token, TOTAL_SUPPLY) for token in erc20s]
     batch += [(token, calls.encode_balance_of(watch.relayer)) for token in erc20s]
     batch += [(pool.pool, GET_RESERVES) for pool in watch.pools]

@@ -5,6 +5,7 @@ tests check them against the selectors REFERENCE §1 lists.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
@@ -65,7 +66,9 @@ def encode_can_claim(transaction_id: str | bytes, relayer: str) -> bytes:
     return CAN_CLAIM + abi_encode(["bytes32", "address"], [_tx_id(transaction_id), checksum_address(relayer)])
 
 
+@functools.lru_cache(maxsize=256)
 def encode_balance_of(owner: str) -> bytes:
+    """Asked at every head for the same few owners: encoded once each."""
     return BALANCE_OF + abi_encode(["address"], [checksum_address(owner)])
 
 

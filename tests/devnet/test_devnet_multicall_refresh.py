@@ -4,6 +4,7 @@ and the generation guard: a forget_balance while the multicall is in flight keep
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from decimal import Decimal
 from types import SimpleNamespace
@@ -56,9 +57,15 @@ def on_chain(devnet, chain_id: int, token: str) -> int:
 
 
 def mint(devnet, chain_id: int, token: str, amount: int) -> None:
+    """Mint and wait until it is mined: anvil answers eth_sendTransaction before it mines."""
     data = calls.selector("mint(address,uint256)") + abi_encode(["address", "uint256"], [RELAYER_ADDRESS, amount])
-    devnet.node(chain_id).rpc("eth_sendTransaction", [{"from": dev_account(DEPLOYER).address, "to": token,
-                                                       "data": "0x" + data.hex()}])
+    node = devnet.node(chain_id)
+    tx_hash = node.rpc("eth_sendTransaction", [{"from": dev_account(DEPLOYER).address, "to": token,
+                                                "data": "0x" + data.hex()}])
+    deadline = time.monotonic() + 10
+    while node.rpc("eth_getTransactionReceipt", [tx_hash]) is None:
+        assert time.monotonic() < deadline, "the mint was not mined within 10 s"
+        time.sleep(0.01)
 
 
 async def test_one_multicall_per_refresh_equal_to_per_token_reads(devnet, live):
@@ -167,7 +174,7 @@ async def test_a_wrong_multicall_address_is_a_refresh_error_not_a_crash(devnet, 
     live.multicall = dev_account(DEPLOYER).address  # no contract there
     await live.refresh()
     assert live.last_refresh_error == (f"chain {live.chain_id}: multicall_address {live.multicall}: "
-                                       "not a multicall answer (InsufficientDataBytes)")
+                                       "not a multicall answer (the answer is too short)")
     assert live.token_balances == {} and live.fees is not None
     assert GET_ETH_BALANCE == calls.selector("getEthBalance(address)")
 
