@@ -17,6 +17,8 @@ def test_signed_bytes_and_hash_equal_eth_accounts_for_every_shape_the_submitter_
     rng = random.Random(7)
     shapes = [(0, 0, b""), (2**256 - 1, 2**64 - 1, b"\x00"), (10**17, 0, bytes(rng.randrange(256) for _ in range(900)))]
     shapes += [(rng.randrange(2**96), rng.randrange(2**40), rng.randbytes(rng.randrange(0, 400))) for _ in range(40)]
+    # RLP's boundaries: a single byte below / at 0x80, strings of 55 and 56 bytes, ints of one and two bytes
+    shapes += [(127, 128, b"\x7f"), (128, 127, b"\x80"), (255, 256, bytes(55)), (256, 55, bytes(56)), (1, 1, bytes(256))]
     for i, (value, nonce, data) in enumerate(shapes):
         to = rng.randbytes(20)
         tx = Eip1559Tx(rng.choice([1, 10, 31337, 8453, 2**40]), nonce, rng.randrange(0, 2**40), rng.randrange(1, 2**70),
