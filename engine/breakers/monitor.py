@@ -147,6 +147,11 @@ class BreakerMonitor:
             self.on_event("error", f"breaker {name} still TRIPPED ({state.scope} halted) since the last run: "
                                    f"{state.text}")
 
+    def last_read_block(self, chain_id: int) -> int | None:
+        """The number of the newest block of ``chain_id`` the per-head readings have judged (None before the first)."""
+        header = self._last_read.get(chain_id)
+        return header.number if header is not None else None
+
     def on_head(self, chain_id: int) -> None:
         """A new head on ``chain_id`` (called from the engine's head callback: must not block)."""
         event = self._wake.get(chain_id)

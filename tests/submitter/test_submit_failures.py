@@ -30,10 +30,14 @@ async def test_reverting_transaction_is_failed_and_not_retried(db, signer, make_
     ref = await sub.submit(reverter, b"\x01", purpose="relay", gas_limit=100_000)
     (outcome,) = await settle(sub, [ref])
     assert outcome.status is TxStatus.REVERTED and not outcome.ok and outcome.block_number is not None
+    rows = await _rows(db, signer)
+    mined = [r for r in rows if r.receipt_status is not None]
+    assert [(r.state, r.receipt_status) for r in mined] == [("failed", 0)]
+    # With bump_after=0 a tick may bump the nonce while the node mines it: that attempt is replaced.
+    assert all(r.state == "replaced" and r.nonce == ref.nonce for r in rows if r not in mined)
     for _ in range(3):
         assert (await sub.tick()).empty
-    (row,) = await _rows(db, signer)
-    assert (row.state, row.receipt_status) == ("failed", 0)
+    assert [(r.id, r.state) for r in await _rows(db, signer)] == [(r.id, r.state) for r in rows]
     nxt = await sub.submit(PEER, b"", 1, purpose="relay")
     assert nxt.nonce == ref.nonce + 1  # the reverted nonce is consumed, never reused
     (outcome,) = await settle(sub, [nxt])
