@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.devnet.anvil import start_anvil  # noqa: E402
+from engine.devnet.anvil import start_anvil
 
 TARGET = "0x000000000000000000000000000000000000dEaD"
 
