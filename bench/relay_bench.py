@@ -419,6 +419,10 @@ async def _engine_main(spec: dict, stop_evt, ready_evt, counter) -> dict:
     await engine.start()
     if instrument:
         instrument.wrap_rpcs(engine)
+    trace = None
+    if spec.get("trace"):
+        origin_id = next(cid for cid in engine.chains if cid != spec["dest_chain_id"])
+        trace = _Trace(engine, origin_id, spec["dest_chain_id"])
     armed = await engine.execute(Arm(override=True))
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
@@ -457,7 +461,90 @@ async def _engine_main(spec: dict, stop_evt, ready_evt, counter) -> dict:
         "processed": processed, "step_errors": step_errors, "not_relayed": waiting,
         "order_counts": {k.name: v for k, v in snapshot.order_counts.items()},
         "instrument": instrument.summary() if instrument else None,
+        "trace": trace.marks if trace else None,
     }
+
+
+class _Trace:
+    """--trace: stamps (time.monotonic, comparable with the observer's t0) of each new order's way from its
+    origin logs to its relay's broadcast, by per-instance wrappers of the origin's log reads, the relayer's
+    prefetch (called at decode) and the destination submitter's reads, write and broadcast."""
+
+    STAGES = ("logs asked", "logs answered", "decoded", "reads sent", "reads answered", "write committed",
+              "broadcast sent", "broadcast answered")
+
+    def __init__(self, engine, origin_id: int, dest_id: int) -> None:
+        self.marks: dict[str, dict[str, float]] = {}
+        origin, dest = engine.chains[origin_id], engine.chains[dest_id]
+        self._by_reads: dict[int, str] = {}
+        self._by_hash: dict[str, str] = {}
+
+        def mark(txid: str | None, stage: str, at: float | None = None) -> None:
+            if txid is not None:
+                self.marks.setdefault(txid, {}).setdefault(stage, time.monotonic() if at is None else at)
+
+        def wrap_logs(name: str) -> None:
+            real = getattr(origin.rpc, name)
+
+            async def traced(*args, **kwargs):
+                asked = time.monotonic()
+                raws = await real(*args, **kwargs)
+                answered = time.monotonic()
+                for raw in raws:
+                    if len(raw.topics) > 1:
+                        txid = "0x" + bytes(raw.topics[1]).hex()
+                        mark(txid, "logs asked", asked)
+                        mark(txid, "logs answered", answered)
+                return raws
+
+            setattr(origin.rpc, name, traced)
+
+        wrap_logs("get_logs_by_block_hash")
+        wrap_logs("get_logs")
+        prefetch = engine.relayer.prefetch
+
+        def traced_prefetch(logs):
+            for w in logs:
+                if w.request is not None:
+                    mark("0x" + w.event.args["transactionId"].hex(), "decoded")
+            return prefetch(logs)
+
+        engine.relayer.prefetch = traced_prefetch
+        submitter = dest.submitter
+        read_for_send, store, broadcast_stored = submitter.read_for_send, submitter.store, submitter.broadcast_stored
+
+        async def traced_reads(*args, **kwargs):
+            txid = kwargs.get("transaction_id")
+            mark(txid, "reads sent")
+            reads = await read_for_send(*args, **kwargs)
+            mark(txid, "reads answered")
+            return reads
+
+        async def traced_store(reads, **kwargs):
+            row = await store(reads, **kwargs)
+            mark(reads.transaction_id, "write committed")
+            return row
+
+        def traced_broadcast(row):
+            self._by_hash[row.tx_hash.lower()] = row.transaction_id
+            return broadcast_stored(row)
+
+        submitter.read_for_send, submitter.store = traced_reads, traced_store
+        submitter.broadcast_stored = traced_broadcast
+        send_raw = dest.rpc.send_raw_transaction
+
+        async def traced_send(raw):
+            from eth_utils import keccak
+
+            raw_bytes = bytes.fromhex(raw.removeprefix("0x")) if isinstance(raw, str) else bytes(raw)
+            txid = self._by_hash.get("0x" + keccak(raw_bytes).hex())
+            mark(txid, "broadcast sent")
+            try:
+                return await send_raw(raw)
+            finally:
+                mark(txid, "broadcast answered")
+
+        dest.rpc.send_raw_transaction = traced_send
 
 
 def _engine_caller() -> str:
@@ -854,7 +941,8 @@ class Bench:
                 "origin_url": self.origin.rpc_url, "origin_ws": self.origin.ws_url, "dest_url": self.dest.rpc_url,
                 "origin_bridge": self.origin_dep.bridge, "dest_bridge": self.dest_dep.bridge,
                 "dest_chain_id": self.dest.chain_id, "origin_start_block": origin_start,
-                "workers": self.args.workers, "instrument": self.args.instrument}
+                "workers": self.args.workers, "instrument": self.args.instrument,
+                "trace": self.args.trace}
         if kind == "engine":
             spec["config"] = str(self._engine_config(directory))
             if self.args.profile:
@@ -984,6 +1072,11 @@ class Bench:
                         vals.append((t - t0) * 1000)
                 if vals:  # the commitment statuses are written with the relay when confirmations are met
                     r.stages[label] = (median(vals), percentile(vals, 0.99))
+            for stage in _Trace.STAGES if child.get("trace") else ():
+                vals = [(child["trace"][x][stage] - t0) * 1000 for x, t0 in t0s.items()
+                        if stage in child["trace"].get(x, {})]
+                if vals:
+                    r.stages[f"trace: {stage}"] = (median(vals), percentile(vals, 0.99))
             if child.get("not_relayed"):
                 r.notes.append("engine orders left before RelayStarted / not completed: "
                                + "; ".join(f"{n} x {k}" for k, n in sorted(child["not_relayed"].items(),
@@ -1196,6 +1289,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--instrument", action="store_true",
                    help="count/time the engine's advance() and database transactions, sample its queue and "
                         "event-loop lag (per-instance wrappers; small overhead)")
+    p.add_argument("--trace", action="store_true",
+                   help="stamp each new order's stages (origin logs read, decoded, the relay's reads, its write, "
+                        "its broadcast) and print their p50/p99 from t0 (per-instance wrappers)")
     p.add_argument("--profile", action="store_true", help="cProfile the engine processes (slows them down)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--keep", action="store_true", help="keep the work directory (anvil logs, DBs, profiles)")
