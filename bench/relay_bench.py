@@ -474,6 +474,8 @@ class _Trace:
               "broadcast sent", "broadcast answered")
 
     def __init__(self, engine, origin_id: int, dest_id: int) -> None:
+        from eth_utils import keccak
+
         self.marks: dict[str, dict[str, float]] = {}
         origin, dest = engine.chains[origin_id], engine.chains[dest_id]
         self._by_reads: dict[int, str] = {}
@@ -534,8 +536,6 @@ class _Trace:
         send_raw = dest.rpc.send_raw_transaction
 
         async def traced_send(raw):
-            from eth_utils import keccak
-
             raw_bytes = bytes.fromhex(raw.removeprefix("0x")) if isinstance(raw, str) else bytes(raw)
             txid = self._by_hash.get("0x" + keccak(raw_bytes).hex())
             mark(txid, "broadcast sent")
