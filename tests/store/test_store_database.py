@@ -252,7 +252,7 @@ def test_detached_rows_read_in_a_fresh_interpreter() -> None:
     code = ("from engine.store.models import BridgeOrder, detached\n"
             "order = detached(BridgeOrder, {'transaction_id': '0xab', 'status': 3})\n"
             "print(order.transaction_id, order.status, order.relay_tx_hash)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0xab", "3", "None"]
