@@ -138,9 +138,6 @@ class Database:
         self._serializable_sessions = async_sessionmaker(serializable_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
         self._sync_engines = sync_engines  # SQLite only
-        # the event loop thread's own connection per inline engine, kept open: a pool checkout, a new
-        # Connection and a Session transaction per run_write were ~60 % of an empty write's time
-        self._inline_connections: dict[Engine, Connection] = {}
         self._writer: ThreadPoolExecutor | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._checkpointer: _Checkpointer | None = None
@@ -351,28 +348,19 @@ class Database:
     def _inline(self, engine: Engine, fn: Callable[[Session], T], *, commit: bool) -> tuple[bool, Any]:
         """The transaction on this thread; (False, None) when the file is locked and it could not
         start (nothing of ``fn`` has run for a write), for the caller to take it to a database thread."""
-        connection = self._inline_connections.get(engine)
         try:
-            if connection is None or connection.invalidated:
-                connection = self._inline_connections[engine] = engine.connect()
-            try:
-                transaction = connection.begin()  # BEGIN IMMEDIATE for a write: fails at once when locked
-            except DBAPIError as exc:
-                if commit and _locked(exc):
-                    return False, None
-                raise
-            try:
-                # joined to the connection's transaction, which is committed here (the Session only flushes)
-                with Session(bind=connection, join_transaction_mode="rollback_only",
-                             expire_on_commit=False) as session:
-                    result = fn(session)
-                    if commit:
-                        session.flush()
-                        transaction.commit()
-            finally:
-                if transaction.is_active:
-                    transaction.rollback()  # a read's snapshot ends, or a failed write leaves nothing
-            return True, result
+            with Session(engine, expire_on_commit=False) as session:
+                if not commit:
+                    return True, fn(session)
+                try:
+                    session.connection()  # BEGIN IMMEDIATE: fails at once when another holds the lock
+                except DBAPIError as exc:
+                    if _locked(exc):
+                        return False, None
+                    raise
+                result = fn(session)
+                session.commit()  # on an exception the session's close rolls back
+                return True, result
         except DBAPIError as exc:
             if not commit and _locked(exc):
                 return False, None
@@ -463,9 +451,6 @@ class Database:
         return time.perf_counter() - started
 
     async def close(self) -> None:
-        connections, self._inline_connections = self._inline_connections, {}
-        for connection in connections.values():
-            connection.close()
         for engine in self._owned_engines:
             await engine.dispose()
         if self._sync_engines is not None:
