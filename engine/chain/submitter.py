@@ -68,7 +68,7 @@ from engine.chain.rpc import (
 )
 from engine.protocol.codec import checksum_address
 from engine.store import Database, OutboundTx, SignerNonce, insert_ignore
-from engine.store.models import TX_PURPOSES
+from engine.store.models import TX_PURPOSES, detached
 from engine.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
@@ -565,13 +565,13 @@ class TransactionSubmitter:
         tx = Eip1559Tx(self.chain_id, nonce, fees.max_priority_fee_per_gas, fees.max_fee_per_gas, gas_limit,
                        bytes.fromhex(to[2:]), value, data)
         raw_tx, tx_hash = self._signing_key.sign(tx)
-        return OutboundTx(
-            chain_id=self.chain_id, signer=self.signer, nonce=nonce, attempt=attempt, purpose=purpose,
-            transaction_id=transaction_id.lower() if transaction_id else None, to_address=to.lower(), value=value,
-            data=data, gas_limit=gas_limit, max_fee_per_gas=fees.max_fee_per_gas,
-            max_priority_fee_per_gas=fees.max_priority_fee_per_gas, raw_tx=raw_tx,
-            tx_hash=_hex(tx_hash), state="signed", created_at=_now(),
-        )
+        return detached(OutboundTx, {
+            "chain_id": self.chain_id, "signer": self.signer, "nonce": nonce, "attempt": attempt, "purpose": purpose,
+            "transaction_id": transaction_id.lower() if transaction_id else None, "to_address": to.lower(),
+            "value": value, "data": data, "gas_limit": gas_limit, "max_fee_per_gas": fees.max_fee_per_gas,
+            "max_priority_fee_per_gas": fees.max_priority_fee_per_gas, "raw_tx": raw_tx,
+            "tx_hash": _hex(tx_hash), "state": "signed", "created_at": _now(),
+        })
 
     # ---------------------------------------------------------------- broadcast
 

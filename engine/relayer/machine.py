@@ -478,6 +478,7 @@ class Relayer:
             row = await dest.submitter.store(reads, on_persist=hook)
             stored = True
             dest.submitter.broadcast_stored(row)
+            await asyncio.sleep(0)  # the relay's request goes out before this order's bookkeeping below
         except (_Conflict, _Detour, ExecutionReverted, SubmitError, RpcError) as exc:
             log.debug("order %s: intake detour (%s): step by step", _short(txid), exc)
         finally:

@@ -21,6 +21,7 @@ from engine.protocol.events import BRIDGE_REQUESTED, DecodedEvent, decode_event
 from engine.relayer.decisions import Gate
 from engine.relayer.statuses import OrderStatus, check_rollback, check_transition
 from engine.store import BridgeOrder, ChainLog, Database, OrderTransition, OutboundTx, insert_ignore
+from engine.store.models import detached
 from engine.store.prepared import Prepared
 
 
@@ -163,10 +164,7 @@ _MOVES: dict[tuple[tuple[str, ...], bool], Prepared] = {}
 
 def plain_order(row: Mapping[str, Any]) -> BridgeOrder:
     """A BridgeOrder outside any session, from a row's columns: safe to hand out once the session closes."""
-    order = BridgeOrder()
-    for key in _ORDER_KEYS:
-        setattr(order, key, row[key])
-    return order
+    return detached(BridgeOrder, {key: row[key] for key in _ORDER_KEYS})
 
 
 def read_order(session: Session, transaction_id: str) -> BridgeOrder | None:

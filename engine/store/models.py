@@ -6,8 +6,9 @@ an aware UTC ``UtcDateTime``; chain time (block timestamps) is a plain integer o
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -23,7 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, configure_mappers, mapped_column
 
 from engine.store.types import AddressHex, AutoId, Bytes32Hex, Uint256, UtcDateTime, utc_now
 
@@ -50,6 +51,20 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+_Model = TypeVar("_Model", bound=Base)
+
+
+def detached(model: type[_Model], values: Mapping[str, Any]) -> _Model:
+    """An instance of `model` in no session whose attributes are `values` (column keys): for a row the
+    engine wrote or read through Core and hands out to be read. Built without the ORM's event per
+    attribute set, ~10x cheaper than the constructor: new orders and their relays make several."""
+    if not model.__mapper__.configured:
+        configure_mappers()  # what the constructor's first call would do
+    instance = model._sa_class_manager.new_instance()
+    instance.__dict__.update(values)
+    return instance
 
 
 class ChainCursor(Base):
