@@ -90,11 +90,14 @@ class JsonPostClient:
         deadline = asyncio.get_running_loop().time() + timeout
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._max_connections)
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise HttpConnectError(f"no free connection to {self.address} within {timeout:g}s") from None
+        if self._slots.locked():  # a free slot is taken at once: no timer to arm (every RPC comes here)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise HttpConnectError(f"no free connection to {self.address} within {timeout:g}s") from None
+        else:
+            await self._slots.acquire()
         try:
             connection = self._take_idle() or await self._connect(deadline)
             try:

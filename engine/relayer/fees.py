@@ -7,6 +7,7 @@ canonical Go pricer truncates through big.Float). Floats are refused outright.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -63,6 +64,7 @@ def _gas_cost_in_dest_units(
     return math.ceil(cost_usd / dest_price_usd * 10**dest_token_decimals * multiplier)
 
 
+@functools.lru_cache(maxsize=256, typed=True)  # pure; its inputs change once per head, not per order
 def fee_breakdown(
     dest_token_decimals: int,
     dest_price_usd: Decimal,

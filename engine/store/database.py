@@ -22,7 +22,9 @@ paths use these. On SQLite a transaction runs right on the calling thread, start
 yielding to the event loop: a local SQLite transaction takes well under a millisecond, while the
 async session's one round trip through a busy loop per statement held the write lock for tens of
 milliseconds, and a database thread fights the loop for the GIL at every statement (each sqlite3
-call releases it). Only when the file is locked by another connection (another process, or an open
+call releases it). The loop's write connection stays open from one write to the next (each ends with
+COMMIT or ROLLBACK): a pool checkout and a new Session transaction per write cost more than its
+statements. Only when the file is locked by another connection (another process, or an open
 ``write()`` block) does the transaction go to a database thread, which waits up to ``busy_timeout``
 there instead of blocking the loop; ``write()`` borrows that writer thread while its block runs, so
 writers of one ``Database`` never meet in SQLite's busy handler. A ``run_read`` function may run
@@ -138,6 +140,7 @@ class Database:
         self._serializable_sessions = async_sessionmaker(serializable_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
         self._sync_engines = sync_engines  # SQLite only
+        self._inline_writer: Connection | None = None  # see _inline_write
         self._writer: ThreadPoolExecutor | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._checkpointer: _Checkpointer | None = None
@@ -349,24 +352,42 @@ class Database:
         """The transaction on this thread; (False, None) when the file is locked and it could not
         start (nothing of ``fn`` has run for a write), for the caller to take it to a database thread."""
         try:
+            if commit:
+                return self._inline_write(engine, fn)
             with Session(engine, expire_on_commit=False) as session:
-                if not commit:
-                    return True, fn(session)
-                try:
-                    session.connection()  # BEGIN IMMEDIATE: fails at once when another holds the lock
-                except DBAPIError as exc:
-                    if _locked(exc):
-                        return False, None
-                    raise
-                result = fn(session)
-                session.commit()  # on an exception the session's close rolls back
-                return True, result
+                return True, fn(session)
         except DBAPIError as exc:
             if not commit and _locked(exc):
                 return False, None
             self._reraise(exc)
         except (StatementError, PoolTimeoutError) as exc:
             self._reraise(exc)
+
+    def _inline_write(self, engine: Engine, fn: Callable[[Session], T]) -> tuple[bool, Any]:
+        """A write on the event loop thread's own connection, kept open between writes: a pool checkout, a
+        new Connection and the Session's own transaction per write were most of an empty write's time. Only
+        writes keep it: each ends with COMMIT or ROLLBACK. (Reads do not: a read connection kept open could
+        hold its snapshot past the end of its transaction through a statement left unfinished, and stop the
+        checkpoints from ever restarting the log.)"""
+        connection = self._inline_writer
+        if connection is None or connection.invalidated or connection.closed:
+            connection = self._inline_writer = engine.connect()
+        try:
+            transaction = connection.begin()  # BEGIN IMMEDIATE: fails at once when another holds the lock
+        except DBAPIError as exc:
+            if _locked(exc):
+                return False, None
+            raise
+        try:
+            # joined to the connection's transaction, committed here (the Session only flushes into it)
+            with Session(bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False) as session:
+                result = fn(session)
+                session.flush()
+            transaction.commit()
+            return True, result
+        finally:
+            if transaction.is_active:
+                transaction.rollback()  # fn or the commit failed: nothing of it stays
 
     async def _in_thread(self, executor: ThreadPoolExecutor, engine: Engine, fn: Callable[[Session], T], *,
                          commit: bool) -> T:
@@ -451,6 +472,9 @@ class Database:
         return time.perf_counter() - started
 
     async def close(self) -> None:
+        if self._inline_writer is not None:
+            self._inline_writer.close()
+            self._inline_writer = None
         for engine in self._owned_engines:
             await engine.dispose()
         if self._sync_engines is not None:

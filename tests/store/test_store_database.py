@@ -139,6 +139,47 @@ async def test_sqlite_commits_never_checkpoint_and_a_thread_of_its_own_copies_th
     assert not db._checkpointer._thread.is_alive()
 
 
+async def test_sqlite_inline_writes_keep_their_connection_and_no_snapshot_between_them(tmp_path: Path) -> None:
+    """The event loop's writes share one connection kept open between them. None of them may leave it
+    holding a read snapshot (the log could then never be checkpointed past it): after writes that read,
+    failed or found the file locked, an outside TRUNCATE checkpoint copies the whole log and empties it."""
+    path = tmp_path / "kept.db"
+    db = Database.from_settings("sqlite", str(path))
+    try:
+        await db.migrate()
+        connections: set[int] = set()
+        chain_ids = iter(range(101, 200))
+
+        def write_and_read(session) -> None:
+            connections.add(id(session.connection().connection.driver_connection))
+            session.add(SignerNonce(chain_id=next(chain_ids), signer=SIGNER, next_nonce=0))
+            session.flush()
+            session.execute(select(SignerNonce.chain_id))  # a result left unread
+
+        await db.run_write(write_and_read)
+        with pytest.raises(IntegrityError):
+            await db.run_write(lambda s: s.execute(text("INSERT INTO signer_nonce (chain_id, signer, next_nonce) "
+                                                         "VALUES (101, :signer, 0)"), {"signer": SIGNER}))
+        other_process = sqlite3.connect(path, isolation_level=None)
+        try:
+            other_process.execute("BEGIN IMMEDIATE")
+            locked_out = asyncio.ensure_future(db.run_write(write_and_read))  # goes to the writer thread
+            await asyncio.sleep(0.05)
+            other_process.execute("ROLLBACK")
+            await locked_out
+            for _ in range(3):
+                await db.run_write(write_and_read)
+            assert await db.run_read(lambda s: s.scalar(select(func.count()).select_from(SignerNonce))) == 5
+            busy, log_frames, _ = other_process.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            other_process.close()
+        assert (busy, log_frames) == (0, 0)
+        assert Path(f"{path}-wal").stat().st_size == 0
+        assert len(connections) == 2  # the loop's kept connection, and the writer thread's for the locked-out one
+    finally:
+        await db.close()
+
+
 def test_sqlite_synchronous_refuses_other_values(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sqlite_synchronous"):
         Database.from_settings("sqlite", str(tmp_path / "x.db"), sqlite_synchronous="off")
