@@ -13,14 +13,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from engine.breakers.rules import NATIVE, ChainReading, PoolReading
 from engine.chain.rpc import BlockHeader, ChainRpc, RawLog
 from engine.protocol import calls
-from engine.protocol.codec import checksum_address
+from engine.protocol.codec import checksum_address, keccak256
 from engine.protocol.multicall import (  # noqa: F401 - AGGREGATE3, MulticallFailed and the codecs re-exported
     AGGREGATE3,
     GET_ETH_BALANCE,
@@ -42,8 +41,8 @@ GET_RESERVES = calls.selector("getReserves()")
 TOKEN0 = calls.selector("token0()")
 TOKEN1 = calls.selector("token1()")
 
-SWAP_TOPIC = keccak(text="Swap(address,address,uint256,uint256,address)")
-SYNC_TOPIC = keccak(text="Sync(uint112,uint112)")
+SWAP_TOPIC = keccak256(b"Swap(address,address,uint256,uint256,address)")
+SYNC_TOPIC = keccak256(b"Sync(uint112,uint112)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 import coincurve
 from eth_account.signers.local import LocalAccount
-from eth_hash.auto import keccak
+
+from engine.protocol.codec import keccak256
 
 
 class Eip1559Tx(NamedTuple):
@@ -44,10 +45,10 @@ class Eip1559Signer:
         fields = b"".join((_rlp_int(tx.chain_id), _rlp_int(tx.nonce), _rlp_int(tx.max_priority_fee_per_gas),
                            _rlp_int(tx.max_fee_per_gas), _rlp_int(tx.gas), _rlp_bytes(tx.to), _rlp_int(tx.value),
                            _rlp_bytes(tx.data), _EMPTY_LIST))
-        signature = self._key.sign_recoverable(keccak(b"\x02" + _rlp_list(fields)), hasher=None)
+        signature = self._key.sign_recoverable(keccak256(b"\x02" + _rlp_list(fields)), hasher=None)
         r, s, y_parity = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
         raw = b"\x02" + _rlp_list(fields + _rlp_int(y_parity) + _rlp_int(r) + _rlp_int(s))
-        return raw, keccak(raw)
+        return raw, keccak256(raw)
 
 
 # RLP of the only shapes a transaction has (byte strings, unsigned ints, flat lists), by hand: pyrlp infers

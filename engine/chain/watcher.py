@@ -51,13 +51,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import keccak
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.chain.heads import RecentBlocks, ReorgTooDeep, find_common_ancestor
 from engine.chain.rpc import BlockHeader, ChainRpc, LogQueryTooLarge, RawLog, RpcError
-from engine.protocol.codec import BridgeRequest, RequestDecodeError, decode_request
+from engine.protocol.codec import BridgeRequest, RequestDecodeError, decode_request, keccak256
 from engine.protocol.events import BRIDGE_EVENTS, BRIDGE_REQUESTED, DecodedEvent, EventDecodeError, decode_event
 from engine.store import ChainCursor, ChainLog, Database, DeadLetter, RecentBlock, insert_ignore
 from engine.store.prepared import Prepared
@@ -139,7 +138,7 @@ def _decode(chain_id: int, raw: RawLog, timestamp: int) -> WatchedLog:
     if event.name == BRIDGE_REQUESTED.name:
         request_bytes = event.args["request"]
         request = decode_request(request_bytes)
-        if keccak(request_bytes) != event.args["transactionId"]:
+        if keccak256(request_bytes) != event.args["transactionId"]:
             raise RequestDecodeError(
                 f"transactionId 0x{event.args['transactionId'].hex()} is not keccak256(request)"
             )

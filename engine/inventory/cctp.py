@@ -21,13 +21,14 @@ from typing import Protocol
 import httpx
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
 from engine.chain.rpc import RawLog, TxReceipt
 from engine.chain.submitter import encode_approve
 from engine.config import MmtuiConfig
 from engine.inventory.rebalance import RebalanceProposal
 from engine.protocol.calls import decode_uint, selector
+from engine.protocol.codec import keccak256
 from engine.units import format_units
 
 __all__ = [
@@ -63,7 +64,7 @@ __all__ = [
 DEPOSIT_FOR_BURN = selector("depositForBurn(uint256,uint32,bytes32,address)")
 RECEIVE_MESSAGE = selector("receiveMessage(bytes,bytes)")
 USED_NONCES = selector("usedNonces(bytes32)")
-MESSAGE_SENT_TOPIC = keccak(text="MessageSent(bytes)")
+MESSAGE_SENT_TOPIC = keccak256(b"MessageSent(bytes)")
 
 _MESSAGE_BODY_INDEX = 116  # CCTP V1 message header length
 _BURN_MESSAGE_LENGTH = 132
@@ -90,7 +91,7 @@ def encode_receive_message(message: bytes, attestation: bytes) -> bytes:
 
 def encode_used_nonces(source_domain: int, nonce: int) -> bytes:
     """`usedNonces(keccak256(abi.encodePacked(uint32 sourceDomain, uint64 nonce)))`: 1 once received."""
-    key = keccak(source_domain.to_bytes(4, "big") + nonce.to_bytes(8, "big"))
+    key = keccak256(source_domain.to_bytes(4, "big") + nonce.to_bytes(8, "big"))
     return USED_NONCES + abi_encode(["bytes32"], [key])
 
 
@@ -148,7 +149,7 @@ def parse_burn_message(body: bytes) -> BurnMessage:
 
 def message_hash(message: bytes) -> str:
     """keccak256(message), 0x-hex: what the attester signs and Circle's API is keyed by."""
-    return "0x" + keccak(bytes(message)).hex()
+    return "0x" + keccak256(bytes(message)).hex()
 
 
 def decode_message_sent(log: RawLog) -> bytes:

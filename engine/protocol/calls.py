@@ -10,13 +10,12 @@ from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import keccak
 
-from engine.protocol.codec import ZERO_ADDRESS, checksum_address
+from engine.protocol.codec import ZERO_ADDRESS, checksum_address, keccak256
 
 
 def selector(signature: str) -> bytes:
-    return keccak(text=signature)[:4]
+    return keccak256(signature.encode())[:4]
 
 
 RELAY = selector("relay(bytes)")

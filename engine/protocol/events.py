@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak
 
-from engine.protocol.codec import checksum_address
+from engine.protocol.codec import checksum_address, keccak256
 
 
 class EventDecodeError(ValueError):
@@ -30,7 +29,7 @@ class EventSpec:
 
     @property
     def topic0(self) -> bytes:
-        return keccak(text=self.signature)
+        return keccak256(self.signature.encode())
 
 
 def _spec(name: str, *params: str) -> EventSpec:
