@@ -3,6 +3,7 @@ emitted for us moves the order on without waiting for the submitter's tick to fe
 woken during its dispute period does not ask the chain anything."""
 from __future__ import annotations
 
+from engine import core
 from engine.api import Arm
 from engine.chain.submitter import TickReport
 from engine.relayer.statuses import OrderStatus
@@ -41,6 +42,31 @@ async def test_our_logs_move_the_order_when_the_submitter_never_settles(devnet, 
         assert detail.order.relay_tx_hash.lower() not in [h.lower() for h in receipts_read]
         # the submitter's own rows still wait for their receipts: the order did not need them
         assert {t.state for t in detail.transactions} <= {"sent", "signed"}
+
+
+async def test_a_mined_transaction_its_log_has_told_already_does_not_wake_the_order(devnet, traffic, tmp_path,
+                                                                                   monkeypatch):
+    """The submitter's tick settles our relay and prove after their logs moved the order on: those settlements
+    wake nothing (a wake would read the order and decide nothing new)."""
+    monkeypatch.setattr(core, "SWEEP_INTERVAL_SECONDS", 1000.0)  # no periodic wake of every order meanwhile
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
+    async with running(engine):
+        await engine.execute(Arm())
+        order = await place(traffic, "USDC")
+        await wait_for(lambda: status_of(engine, order.transaction_id) == OrderStatus.ProvePosted, 40,
+                       "ProvePosted", tick=lambda: mine(devnet))
+        woken: list[str] = []
+        enqueue = engine.relayer.enqueue
+        engine.relayer.enqueue = lambda txid, **kw: (woken.append(txid), enqueue(txid, **kw))[1]
+
+        async def settled() -> bool:
+            detail = await engine.order_detail(order.transaction_id)
+            return {t.purpose: t.state for t in detail.transactions} == {"relay": "mined", "prove": "mined"}
+
+        await wait_for(settled, 30, "the relay and the prove settled by the submitters' ticks",
+                       tick=lambda: mine(devnet))
+        assert order.transaction_id not in woken
+        assert status_of(engine, order.transaction_id) == OrderStatus.ProvePosted
 
 
 async def test_an_order_woken_in_its_dispute_period_asks_the_chain_nothing(devnet, traffic, tmp_path):
