@@ -344,8 +344,10 @@ class Engine:
             if sweep:
                 last_sweep = time.monotonic()
             for view in self._orders.values():
-                if not view.status.is_terminal and chain.chain_id in (view.origin_chain_id, view.dest_chain_id) \
-                        and (sweep or view.status in _DECIDING):
+                if view.status.is_terminal or chain.chain_id not in (view.origin_chain_id, view.dest_chain_id):
+                    continue
+                # the sweep leaves out an order that a block or chain time will wake (a dispute period running)
+                if view.status in _DECIDING or sweep and not self.relayer.has_wake_pending(view.transaction_id):
                     self.relayer.enqueue(view.transaction_id)
             self._feed.bump()
 

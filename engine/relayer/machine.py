@@ -204,6 +204,7 @@ class Relayer:
         # what a waiting order waits for: (chain, block number) and (chain, chain time), as min-heaps
         self._block_wakes: dict[int, list[tuple[int, str]]] = {}
         self._time_wakes: dict[int, list[tuple[int, str]]] = {}
+        self._wakes_pending: dict[str, int] = {}  # per order: its entries in the two heaps above
         self._order_locks: dict[str, asyncio.Lock] = {}
         self._commit_locks: dict[tuple[int, str], asyncio.Lock] = {}
         # commitments decided but not yet written (the fast path writes them with the relay): counted as
@@ -257,15 +258,25 @@ class Relayer:
 
     def wake_at_block(self, chain_id: int, number: int, transaction_id: str) -> None:
         heapq.heappush(self._block_wakes.setdefault(chain_id, []), (number, transaction_id))
+        self._wakes_pending[transaction_id] = self._wakes_pending.get(transaction_id, 0) + 1
 
     def wake_at_time(self, chain_id: int, chain_time: int, transaction_id: str) -> None:
         heapq.heappush(self._time_wakes.setdefault(chain_id, []), (chain_time, transaction_id))
+        self._wakes_pending[transaction_id] = self._wakes_pending.get(transaction_id, 0) + 1
+
+    def has_wake_pending(self, transaction_id: str) -> bool:
+        """Whether a block or chain time this order waits for will wake it (`wake_at_block`, `wake_at_time`)."""
+        return transaction_id in self._wakes_pending
 
     def on_head(self, chain_id: int, number: int, chain_time: int) -> None:
         """Wake the orders whose block or chain time has come on this chain."""
         for heap, now in ((self._block_wakes.get(chain_id), number), (self._time_wakes.get(chain_id), chain_time)):
             while heap and heap[0][0] <= now:
-                self.enqueue(heapq.heappop(heap)[1])
+                txid = heapq.heappop(heap)[1]
+                left = self._wakes_pending.pop(txid, 1) - 1
+                if left > 0:
+                    self._wakes_pending[txid] = left
+                self.enqueue(txid)
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self._worker(stop), name=f"relayer-worker-{i}") for i in range(self.workers)]

@@ -3,6 +3,9 @@ emitted for us moves the order on without waiting for the submitter's tick to fe
 woken during its dispute period does not ask the chain anything."""
 from __future__ import annotations
 
+import asyncio
+import time
+
 from engine import core
 from engine.api import Arm
 from engine.chain.submitter import TickReport
@@ -65,6 +68,38 @@ async def test_a_mined_transaction_its_log_has_told_already_does_not_wake_the_or
 
         await wait_for(settled, 30, "the relay and the prove settled by the submitters' ticks",
                        tick=lambda: mine(devnet))
+        assert order.transaction_id not in woken
+        assert status_of(engine, order.transaction_id) == OrderStatus.ProvePosted
+
+
+async def test_the_sweep_leaves_alone_an_order_its_dispute_period_will_wake(devnet, traffic, tmp_path, monkeypatch):
+    """The upkeep's periodic sweep wakes every unfinished order, except one whose chain time is awaited: in its
+    dispute period an order is woken by its timer, not by each sweep."""
+    monkeypatch.setattr(core, "SWEEP_INTERVAL_SECONDS", 0.2)
+    engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
+    async with running(engine):
+        await engine.execute(Arm())
+        order = await place(traffic, "USDC")
+        await wait_for(lambda: status_of(engine, order.transaction_id) == OrderStatus.ProvePosted, 40,
+                       "ProvePosted", tick=lambda: mine(devnet))
+        await engine.relayer.advance(order.transaction_id)  # settles into its wait: the timer is set
+        assert engine.relayer.has_wake_pending(order.transaction_id)
+        woken: list[str] = []
+        enqueue = engine.relayer.enqueue
+        engine.relayer.enqueue = lambda txid, **kw: (woken.append(txid), enqueue(txid, **kw))[1]
+        submitter = engine.chains[order.origin_chain_id].submitter
+        upkeeps: list[float] = []
+        tick = submitter.tick
+
+        async def counted_tick():
+            upkeeps.append(time.monotonic())
+            return await tick()
+
+        submitter.tick = counted_tick
+        for _ in range(3):  # heads (each a chain second: the dispute period is far from over) and sweeps
+            await asyncio.to_thread(mine, devnet)
+            await asyncio.sleep(0.5)
+        assert len(upkeeps) >= 2 and upkeeps[-1] - upkeeps[0] > 0.2, "no sweep ran: nothing was tested"
         assert order.transaction_id not in woken
         assert status_of(engine, order.transaction_id) == OrderStatus.ProvePosted
 
