@@ -99,7 +99,7 @@ class Prepared:
 
     def _execute(self, session: Session, params: Params | Sequence[Params] | None, *,
                  want_rows: bool) -> tuple[int, tuple[str, ...], list[tuple[Any, ...]]]:
-        connection = session.connection()
+        connection, raw = _connections(session)
         many = isinstance(params, list)
         if many and not params:
             return 0, (), []
@@ -109,7 +109,6 @@ class Prepared:
             if want_rows:
                 return -1, tuple(result.keys()), [tuple(r) for r in result.all()]
             return result.rowcount, (), []
-        raw = connection.connection.driver_connection
         error = connection.dialect.loaded_dbapi.Error
         try:
             args: Any = [plan.args(p) for p in params] if many else plan.args(params or {})
@@ -133,6 +132,24 @@ class Prepared:
         if plan is None:
             plan = self._plans[columns] = _compile(self.statement, dialect, columns)
         return plan
+
+
+_CONNECTIONS = "engine.store.prepared.connections"  # the key in Session.info
+
+
+def _connections(session: Session) -> tuple[Any, Any]:
+    """The session's Connection and its driver connection, looked up once per transaction of the session:
+    `Session.connection()` walks SQLAlchemy's transaction state at every call (a relay's write runs 8
+    statements)."""
+    transaction = session.get_transaction()
+    if transaction is not None:
+        kept = session.info.get(_CONNECTIONS)
+        if kept is not None and kept[0] is transaction:
+            return kept[1], kept[2]
+    connection = session.connection()
+    raw = connection.connection.driver_connection
+    session.info[_CONNECTIONS] = (session.get_transaction(), connection, raw)
+    return connection, raw
 
 
 def _compile(statement: Executable, dialect: Any, columns: tuple[str, ...] | None) -> Any:
