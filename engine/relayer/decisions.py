@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from eth_utils import to_checksum_address
-
-from engine.protocol.codec import ZERO_ADDRESS, BridgeRequest
+from engine.protocol.codec import ZERO_ADDRESS, BridgeRequest, checksum_address
 from engine.relayer.fees import NATIVE_DECIMALS, FeeBreakdown, is_profitable
 from engine.relayer.statuses import OrderStatus, OriginBridgeStatus, check_transition
 from engine.units import format_units
@@ -146,7 +144,7 @@ def exclusivity_gate(request: BridgeRequest, relayer: str, dest_chain_time: int)
     threshold = f"dest chain time > {end}"
     if holder == ZERO_ADDRESS:
         return Gate(GateName.exclusivity, True, "none", "none", "no exclusivity")
-    if holder == to_checksum_address(relayer):
+    if holder == checksum_address(relayer):
         return Gate(GateName.exclusivity, True, "us", threshold,
                     f"exclusive to us until {end} (dest chain time)")
     if request.exclusive_for_other(relayer, dest_chain_time):
@@ -344,11 +342,11 @@ def evaluate_committed_confirmed(
     if relayed_by is None or relayed_by == ZERO_ADDRESS:
         relay_gate = Gate(GateName.dest_relay, True, "none", "none", f"not relayed yet on chain {chain}")
         on_relayed = _STAY
-    elif to_checksum_address(relayed_by) == to_checksum_address(relayer):
+    elif checksum_address(relayed_by) == checksum_address(relayer):
         relay_gate = Gate(GateName.dest_relay, False, "us", "none", f"already relayed by us on chain {chain}")
         on_relayed = OrderStatus.RelayCompleted
     else:
-        who = short_address(to_checksum_address(relayed_by))
+        who = short_address(checksum_address(relayed_by))
         relay_gate = Gate(GateName.dest_relay, False, who, "none",
                           f"relayed by {who} on chain {chain}: race lost")
         on_relayed = OrderStatus.RelayRaceLost
