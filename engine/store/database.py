@@ -365,10 +365,10 @@ class Database:
 
     def _inline_write(self, engine: Engine, fn: Callable[[Session], T]) -> tuple[bool, Any]:
         """A write on the event loop thread's own connection, kept open between writes: a pool checkout, a
-        new Connection and the Session's own transaction per write were most of an empty write's time. Only
-        writes keep it: each ends with COMMIT or ROLLBACK. (Reads do not: a read connection kept open could
-        hold its snapshot past the end of its transaction through a statement left unfinished, and stop the
-        checkpoints from ever restarting the log.)"""
+        new Connection and the Session's own transaction per write were most of an empty write's time. Each
+        write ends with COMMIT, or with ROLLBACK when `fn` or the commit fails; after a failed COMMIT the
+        connection is given back and the next write opens another. (Reads still take one per snapshot: session
+        14 kept both and was slower over 1,000-order runs, cause not found.)"""
         connection = self._inline_writer
         if connection is None or connection.invalidated or connection.closed:
             connection = self._inline_writer = engine.connect()
@@ -383,11 +383,22 @@ class Database:
             with Session(bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False) as session:
                 result = fn(session)
                 session.flush()
+        except BaseException:
+            if transaction.is_active:  # the Session rolls it back itself when its flush failed
+                transaction.rollback()  # nothing of fn stays
+            raise
+        try:
             transaction.commit()
-            return True, result
-        finally:
-            if transaction.is_active:
-                transaction.rollback()  # fn or the commit failed: nothing of it stays
+        except BaseException:
+            self._inline_writer = None
+            try:
+                # SQLite keeps a transaction whose COMMIT failed open, and SQLAlchemy, having asked for the
+                # commit, does not roll back when the connection goes back to its pool: done here
+                connection.connection.driver_connection.rollback()
+            finally:
+                connection.close()
+            raise
+        return True, result
 
     async def _in_thread(self, executor: ThreadPoolExecutor, engine: Engine, fn: Callable[[Session], T], *,
                          commit: bool) -> T:

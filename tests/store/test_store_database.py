@@ -180,6 +180,31 @@ async def test_sqlite_inline_writes_keep_their_connection_and_no_snapshot_betwee
         await db.close()
 
 
+async def test_sqlite_a_failed_commit_keeps_nothing_and_the_next_write_works(tmp_path: Path) -> None:
+    """A COMMIT that fails (here a deferred foreign key, checked only then) keeps nothing of its write, and
+    the loop's write connection is usable again: the next writes commit."""
+    db = Database.from_settings("sqlite", str(tmp_path / "commit.db"))
+    try:
+        await db.migrate()
+
+        def orphan_entry(session) -> None:
+            session.execute(text("PRAGMA defer_foreign_keys=ON"))
+            session.add(EngineFlag(name="armed", value="true"))
+            session.execute(text("INSERT INTO order_transition (transaction_id, to_status, chain_id, chain_time, "
+                                 "wall_time, reasons) VALUES (:txid, 1, 1, 0, '2026-01-01 00:00:00', '[]')"),
+                            {"txid": "0x" + "ab" * 32})
+
+        with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+            await db.run_write(orphan_entry)
+        for value in ("false", "true"):
+            await db.run_write(lambda s, value=value: s.merge(EngineFlag(name="armed", value=value)))
+        flags = await db.run_read(lambda s: s.execute(select(EngineFlag.name, EngineFlag.value)).all())
+        assert [tuple(f) for f in flags] == [("armed", "true")]
+        assert await db.run_read(lambda s: s.execute(text("SELECT count(*) FROM order_transition")).scalar()) == 0
+    finally:
+        await db.close()
+
+
 def test_sqlite_synchronous_refuses_other_values(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sqlite_synchronous"):
         Database.from_settings("sqlite", str(tmp_path / "x.db"), sqlite_synchronous="off")
