@@ -79,7 +79,6 @@ MIN_UPKEEP_INTERVAL_SECONDS = 0.2
 # the status an order's own log of a mined transaction of this purpose has moved it to (at least)
 _MINED_AND_LOGGED = {"relay": OrderStatus.RelayCompleted, "prove": OrderStatus.ProvePosted,
                      "claim": OrderStatus.ClaimCompleted}
-_NEVER = max(OrderStatus) + 1
 # Every order not finished is woken this often whatever it waits for: the safety net under the
 # targeted wake-ups (a tick that missed a drop, a receipt not served yet, a deadline passing).
 SWEEP_INTERVAL_SECONDS = 10.0
@@ -330,7 +329,8 @@ class Engine:
                 # its own log has moved it past what the transaction was for (a wake that would change nothing)
                 for view, mined in (*((v, True) for v in report.mined), *((v, False) for v in report.reverted)):
                     order = self._orders.get(view.transaction_id or "")
-                    logged = mined and order is not None and order.status >= _MINED_AND_LOGGED.get(view.purpose, _NEVER)
+                    logged = mined and order is not None and view.purpose in _MINED_AND_LOGGED \
+                        and order.status >= _MINED_AND_LOGGED[view.purpose]
                     if view.transaction_id and (order is None or not (order.status.is_terminal or logged)):
                         self.relayer.enqueue(view.transaction_id)
                 chain.pending_transactions = report.still_live  # no read of its own after every head

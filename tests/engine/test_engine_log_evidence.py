@@ -47,6 +47,23 @@ async def test_our_logs_move_the_order_when_the_submitter_never_settles(devnet, 
         assert {t.state for t in detail.transactions} <= {"sent", "signed"}
 
 
+async def _proved_order(engine, devnet, traffic):
+    """Armed, a USDC order placed and followed to ProvePosted (its dispute period running)."""
+    await engine.execute(Arm())
+    order = await place(traffic, "USDC")
+    await wait_for(lambda: status_of(engine, order.transaction_id) == OrderStatus.ProvePosted, 40,
+                   "ProvePosted", tick=lambda: mine(devnet))
+    return order
+
+
+def _record_wakes(engine) -> list[str]:
+    """Every order the relayer is asked to wake from now on, in order."""
+    woken: list[str] = []
+    enqueue = engine.relayer.enqueue
+    engine.relayer.enqueue = lambda txid, **kw: (woken.append(txid), enqueue(txid, **kw))[1]
+    return woken
+
+
 async def test_a_mined_transaction_its_log_has_told_already_does_not_wake_the_order(devnet, traffic, tmp_path,
                                                                                    monkeypatch):
     """The submitter's tick settles our relay and prove after their logs moved the order on: those settlements
@@ -54,13 +71,8 @@ async def test_a_mined_transaction_its_log_has_told_already_does_not_wake_the_or
     monkeypatch.setattr(core, "SWEEP_INTERVAL_SECONDS", 1000.0)  # no periodic wake of every order meanwhile
     engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
     async with running(engine):
-        await engine.execute(Arm())
-        order = await place(traffic, "USDC")
-        await wait_for(lambda: status_of(engine, order.transaction_id) == OrderStatus.ProvePosted, 40,
-                       "ProvePosted", tick=lambda: mine(devnet))
-        woken: list[str] = []
-        enqueue = engine.relayer.enqueue
-        engine.relayer.enqueue = lambda txid, **kw: (woken.append(txid), enqueue(txid, **kw))[1]
+        order = await _proved_order(engine, devnet, traffic)
+        woken = _record_wakes(engine)
 
         async def settled() -> bool:
             detail = await engine.order_detail(order.transaction_id)
@@ -78,15 +90,10 @@ async def test_the_sweep_leaves_alone_an_order_its_dispute_period_will_wake(devn
     monkeypatch.setattr(core, "SWEEP_INTERVAL_SECONDS", 0.2)
     engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
     async with running(engine):
-        await engine.execute(Arm())
-        order = await place(traffic, "USDC")
-        await wait_for(lambda: status_of(engine, order.transaction_id) == OrderStatus.ProvePosted, 40,
-                       "ProvePosted", tick=lambda: mine(devnet))
+        order = await _proved_order(engine, devnet, traffic)
         await engine.relayer.advance(order.transaction_id)  # settles into its wait: the timer is set
         assert engine.relayer.has_wake_pending(order.transaction_id)
-        woken: list[str] = []
-        enqueue = engine.relayer.enqueue
-        engine.relayer.enqueue = lambda txid, **kw: (woken.append(txid), enqueue(txid, **kw))[1]
+        woken = _record_wakes(engine)
         submitter = engine.chains[order.origin_chain_id].submitter
         upkeeps: list[float] = []
         tick = submitter.tick
@@ -107,10 +114,7 @@ async def test_the_sweep_leaves_alone_an_order_its_dispute_period_will_wake(devn
 async def test_an_order_woken_in_its_dispute_period_asks_the_chain_nothing(devnet, traffic, tmp_path):
     engine = make_engine(engine_config(devnet, tmp_path, confirmations=0))
     async with running(engine):
-        await engine.execute(Arm())
-        order = await place(traffic, "USDC")
-        await wait_for(lambda: status_of(engine, order.transaction_id) == OrderStatus.ProvePosted, 40,
-                       "ProvePosted", tick=lambda: mine(devnet))
+        order = await _proved_order(engine, devnet, traffic)
         asked = 0
         origin_status = engine.relayer._origin_status
 
