@@ -1,4 +1,4 @@
-"""Reads started before anyone asks for them (a send's gas estimate and balance, an order's origin status),
+"""Reads started before anyone asks for them (a send's gas limit and balance, an order's origin status),
 kept by what they are for: taken at most once, only while young, and only so many at once. A hint: a read
 nobody takes is left to finish (cancelling a request would close its connection) and forgotten."""
 from __future__ import annotations

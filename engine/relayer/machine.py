@@ -412,7 +412,7 @@ class Relayer:
     def prefetch(self, logs: Iterable[WatchedLog]) -> None:
         """The watcher decoded these logs and is about to store them. For a new request that the fast path
         will relay at once (armed, route configured, no origin confirmations to wait for), the reads its
-        send needs start now, alongside the watcher's write and the decision: the relay's gas estimate and
+        send needs start now, alongside the watcher's write and the decision: the relay's gas limit and
         our balance on the destination, the order's status on the origin. A hint: unused reads are dropped."""
         if not self.is_armed():
             return
@@ -856,8 +856,8 @@ class Relayer:
         can commit the same funds; a crash before it leaves the order Seen with nothing sent.
 
         The origin status is read alongside the submitter's own reads; a relay already made by anyone
-        fails the gas estimate (the contract reverts TransactionRelayed). Anything unexpected (origin not
-        REQUESTED, an estimate that reverts, a submit error, an RPC failure) records the commitment alone,
+        fails the gas limit's simulation (the contract reverts TransactionRelayed). Anything unexpected (origin
+        not REQUESTED, a simulation that reverts, a submit error, an RPC failure) records the commitment alone,
         and the step-by-step path decides with its own checks."""
         txid = order.transaction_id
         dest = self.chains[order.dest_chain_id]
@@ -911,8 +911,8 @@ class Relayer:
             deadline_buffer_s=dest.config.deadline_buffer_seconds)
         if confirmed.next_status != OrderStatus.RelayStarted:
             raise _Detour(summary(confirmed.reasons))
-        relay_reasons = [Gate(g.name, g.passed, g.value, g.threshold, f"{g.text} (its relay estimates without "
-                              "reverting)") if g.name == GateName.dest_relay else g for g in confirmed.reasons]
+        relay_reasons = [Gate(g.name, g.passed, g.value, g.threshold, f"{g.text} (its relay runs without "
+                              "reverting in a simulation)") if g.name == GateName.dest_relay else g for g in confirmed.reasons]
         relay_reasons.append(_gate("armed", True, "by hand", "armed", "relayed by hand by the operator")
                              if manual else _gate("armed", True, "armed", "armed", "armed"))
         return self._persist_hook(
@@ -925,7 +925,7 @@ class Relayer:
                           before: Callable[[], list[tuple[OrderStatus, list[Gate]]]],
                           precheck: Callable[[], Awaitable[None]] | None = None) -> StepResult:
         """The relay signed and stored in the same write as `before`'s transitions and the move to
-        RelayStarted (the committed-confirmed gates judged with the relay's own gas estimate: a relay
+        RelayStarted (the committed-confirmed gates judged by a simulation of the relay itself at its gas limit: a relay
         someone already made reverts it). Raises _Detour, _Conflict, ExecutionReverted, SubmitError or
         RpcError for the caller's step-by-step path."""
         txid = order.transaction_id

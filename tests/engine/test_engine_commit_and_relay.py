@@ -46,7 +46,7 @@ async def test_an_armed_order_with_its_confirmations_commits_and_relays_in_one_w
         assert len(relay) == 1 and committed[-1].tx_hash == relay[0].tx_hash
         gates = [{g["gate"]: g for g in r.reasons} for r in committed]
         assert gates[1]["origin_status"]["value"] == "REQUESTED" and gates[1]["confirmations"]["passed"]
-        assert "estimates without reverting" in gates[2]["dest_relay"]["text"]
+        assert "runs without reverting in a simulation" in gates[2]["dest_relay"]["text"]
         assert gates[2]["submit"]["value"] == relay[0].tx_hash
 
 
@@ -113,7 +113,7 @@ async def test_an_order_committed_before_its_confirmations_is_confirmed_and_rela
         assert gates["origin_status"]["value"] == "REQUESTED" and gates["confirmations"]["passed"]
         # judged by the relay's own gas estimate in that write, not by a separate read of the dest bridge
         relay_gates = {g["gate"]: g for g in rows[confirmed + 1].reasons}
-        assert "estimates without reverting" in relay_gates["dest_relay"]["text"]
+        assert "runs without reverting in a simulation" in relay_gates["dest_relay"]["text"]
 
 
 async def _two_orders_in_one_block_that_only_one_can_be_funded(devnet, traffic) -> list[str]:

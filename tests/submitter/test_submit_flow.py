@@ -256,9 +256,9 @@ async def test_a_tick_during_the_first_send_does_not_send_the_same_bytes_again(d
 
 
 def _count_reads(monkeypatch, rpc) -> list[str]:
-    """Every gas estimate and balance read the submitter asks the node for, in order."""
+    """Every gas estimate, eth_call and balance read the submitter asks the node for, in order."""
     reads: list[str] = []
-    for name in ("estimate_gas", "get_balance"):
+    for name in ("estimate_gas", "call", "get_balance"):
         real = getattr(rpc, name)
 
         async def counted(*args, _real=real, _name=name, **kwargs):
@@ -281,12 +281,39 @@ async def test_a_send_takes_the_reads_prefetched_for_exactly_its_call(db, signer
     (outcome,) = await settle(sub, [ref])
     assert outcome.status is TxStatus.MINED
 
-    # another call (other value) is not served by a prefetch of this one, and a taken prefetch is gone
+    # another call (other value) is not served by a prefetch of this one, and a taken prefetch is gone; calls of
+    # the shape estimated above have their gas limit checked by one eth_call each
+    del reads[:]
     sub.prefetch(PEER, b"", 6)
     await sub.submit(PEER, b"", 7, purpose="relay")
     await sub.submit(PEER, b"", 6, purpose="relay")
     await sub.submit(PEER, b"", 6, purpose="relay")
-    assert len(reads) == 2 + 2 + 2 + 0 + 2
+    assert sorted(reads) == sorted(["call", "get_balance"] * 3)
+
+
+async def test_a_known_gas_limit_is_checked_by_one_call_and_learned_again_when_short(
+        db, signer, make_submitter, rpc, monkeypatch):
+    sub = make_submitter(signer)
+    reads = _count_reads(monkeypatch, rpc)
+    limit = lambda gas: -(-gas * 6 // 5)  # noqa: E731 - the estimate plus 20 %, rounded up
+    short = bytes.fromhex("01020304")  # calldata to a plain account: its gas grows with its nonzero bytes
+    refs = [await sub.submit(PEER, short, 1, purpose="relay")]
+    assert sorted(reads) == ["estimate_gas", "get_balance"]
+    del reads[:]
+    refs.append(await sub.submit(PEER, short + bytes(2), 1, purpose="relay"))  # the same shape, 8 more gas
+    assert sorted(reads) == ["call", "get_balance"], "checked at the known limit, not estimated"
+    del reads[:]
+    refs.append(await sub.submit(PEER, short + b"\xff" * 1000, 1, purpose="relay"))  # more than the known limit
+    assert sorted(reads) == ["call", "estimate_gas", "get_balance"], "the check failed: the estimate decides"
+    del reads[:]
+    refs.append(await sub.submit(PEER, short, 1, purpose="relay"))
+    assert sorted(reads) == ["call", "get_balance"], "the larger limit is the shape's limit now"
+    outcomes = await settle(sub, refs)
+    assert [o.status for o in outcomes] == [TxStatus.MINED] * 4 and all(o.ok for o in outcomes)
+    estimate = [limit(await rpc.estimate_gas(PEER, data, from_address=signer.address, value=1))
+                for data in (short, short + b"\xff" * 1000)]
+    assert estimate[1] > estimate[0]
+    assert [row.gas_limit for row in await _rows(db, signer)] == [estimate[0], estimate[0], estimate[1], estimate[1]]
 
 
 async def test_a_stale_or_reverting_prefetch(db, signer, make_submitter, rpc, anvil_node, monkeypatch):
