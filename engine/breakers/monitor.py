@@ -114,6 +114,7 @@ class BreakerMonitor:
         self.flush_interval = flush_interval
         self.flushes = 0  # write transactions of readings
         self.pool_log_queries: Counter[int] = Counter()  # eth_getLogs of the swap-event watcher, per chain
+        self.pool_log_skips: Counter[int] = Counter()  # ...and those its blocks' logsBloom made needless
         self._unsaved: list[ChainReading] = []  # read and observed, not yet written (flushed by _flush_loop)
         self._flush_lock = asyncio.Lock()
         self._needs_readings = any(rule.kind in ("supply_jump", "price_drop", "price_deviation", "gas_price_cap",
@@ -328,8 +329,12 @@ class BreakerMonitor:
         since) are dropped here, and again by the board, which only takes a block's own hash."""
         if not watch.pools or not headers or not self._watches_swaps(chain.chain_id):
             return {}
+        pools = [p.pool for p in watch.pools]
+        if not any(h.may_have_logs_of(pools) for h in headers):
+            self.pool_log_skips[chain.chain_id] += 1  # the blocks' logsBloom: no log of a pool is in them
+            return {}
         self.pool_log_queries[chain.chain_id] += 1
-        events = await fetch_pool_events(chain.rpc, [p.pool for p in watch.pools], headers[0].number,
+        events = await fetch_pool_events(chain.rpc, pools, headers[0].number,
                                          headers[-1].number, {h.hash for h in headers})
         by_block: dict[int, list] = {}
         for event in events:

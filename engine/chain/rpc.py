@@ -33,14 +33,14 @@ import logging
 import random
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect as connect_websocket
 
 from engine.chain.http import HttpConnectError, HttpStatusError, JsonPostClient
-from engine.protocol.codec import checksum_address
+from engine.protocol.codec import bloom_may_contain, checksum_address
 
 log = logging.getLogger(__name__)
 
@@ -394,6 +394,8 @@ class BlockHeader:
     parent_hash: bytes
     timestamp: int
     base_fee_per_gas: int | None = None
+    #: the block's logsBloom (256 bytes) when the node sent it: which logs the block cannot hold
+    logs_bloom: bytes | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_rpc(cls, raw: Mapping[str, Any]) -> BlockHeader:
@@ -404,7 +406,15 @@ class BlockHeader:
             bytes.fromhex(raw["parentHash"][2:]),
             int(raw["timestamp"], 16),
             int(base_fee, 16) if base_fee is not None else None,
+            _bloom(raw.get("logsBloom")),
         )
+
+    def may_have_logs_of(self, addresses: Sequence[str]) -> bool:
+        """False when the block certainly holds no log of any of ``addresses`` (its logsBloom says so); True
+        when it may, or when the header came without a bloom."""
+        if self.logs_bloom is None:
+            return True
+        return any(bloom_may_contain(self.logs_bloom, bytes.fromhex(a[2:])) for a in addresses)
 
     def __repr__(self) -> str:
         return f"BlockHeader(#{self.number} 0x{self.hash.hex()[:10]}.. parent 0x{self.parent_hash.hex()[:10]}..)"
@@ -1005,10 +1015,22 @@ def _announced_header(message: Any) -> BlockHeader | None:
         raw = message["result"]
         base_fee = raw.get("baseFeePerGas")
         header = BlockHeader(_int(raw["number"]), _hash32(raw["hash"]), _hash32(raw["parentHash"]),
-                             _int(raw["timestamp"]), None if base_fee is None else _int(base_fee))
+                             _int(raw["timestamp"]), None if base_fee is None else _int(base_fee),
+                             _bloom(raw.get("logsBloom")))
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
     return header
+
+
+def _bloom(value: Any) -> bytes | None:
+    """A logsBloom as the node sends it (hex) or as web3 formats it (bytes); None when absent or not 256 bytes
+    (a header without one is read as "may hold any log")."""
+    if isinstance(value, str) and value.startswith("0x"):
+        try:
+            value = bytes.fromhex(value[2:])
+        except ValueError:
+            return None
+    return bytes(value) if isinstance(value, (bytes, bytearray)) and len(value) == 256 else None
 
 
 def _int(value: Any) -> int:

@@ -21,6 +21,21 @@ def keccak256(data: bytes) -> bytes:
     return sha3.keccak_256(data).digest()
 
 
+@lru_cache(maxsize=1024)
+def _bloom_bits(item: bytes) -> tuple[tuple[int, int], ...]:
+    digest = keccak256(item)
+    # the yellow paper's M3:2048: three 11-bit indexes from the hash's first three byte pairs, bit 0 being the
+    # lowest bit of the bloom's LAST byte
+    return tuple((255 - (index >> 3), 1 << (index & 7))
+                 for index in (((digest[i] << 8) | digest[i + 1]) & 0x7FF for i in (0, 2, 4)))
+
+
+def bloom_may_contain(bloom: bytes, item: bytes) -> bool:
+    """Whether a block's logsBloom may hold ``item`` (a log's address or one of its topics, as bytes). False is
+    certain (the block has no such log); True may be a false positive."""
+    return all(bloom[position] & mask for position, mask in _bloom_bits(bytes(item)))
+
+
 @lru_cache(maxsize=65536)
 def checksum_address(value: str | bytes) -> str:
     """to_checksum_address, remembered: it hashes (keccak) on every call, and the engine checks the same

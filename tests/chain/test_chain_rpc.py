@@ -31,8 +31,9 @@ from engine.chain.rpc import (
     TxRejected,
 )
 from engine.devnet.anvil import start_anvil
+from engine.protocol.codec import bloom_may_contain
 
-from chainkit import DEV_ADDRESS, FAST_RETRY, OTHER_ADDRESS, await_receipt, sign_transfer
+from chainkit import DEV_ADDRESS, FAST_RETRY, OTHER_ADDRESS, await_receipt, deploy_emitter, sign_transfer, wait_receipt
 
 CHAIN = 91_001
 pytestmark = pytest.mark.anvil
@@ -56,6 +57,26 @@ async def test_basic_reads(anvil_node, make_rpc):
     assert len(latest.hash) == 32 and latest.base_fee_per_gas is not None and latest.timestamp > 0
     assert await rpc.get_block(latest.number + 1000) is None
     assert {latest: "frozen, hashable"}[by_number] == "frozen, hashable"
+
+
+async def test_a_headers_logs_bloom_rules_out_the_logs_its_block_cannot_hold(anvil_node, make_rpc):
+    rpc = make_rpc(CHAIN, anvil_node.rpc_url)
+    emitter = deploy_emitter(anvil_node)
+    topics = (bytes.fromhex("aa" * 32), bytes.fromhex("bb" * 32), bytes.fromhex("cc" * 32))
+    receipt = wait_receipt(anvil_node, emitter.emit(topics))
+    with_log = await rpc.get_block(int(receipt["blockNumber"], 16))
+    anvil_node.rpc("anvil_mine", ["0x1"])
+    empty = await rpc.get_block("latest")
+    assert with_log is not None and empty is not None and len(with_log.logs_bloom) == 256
+    # the node's own bloom holds the log's address and topics: the check agrees with what the chain computed
+    assert bloom_may_contain(with_log.logs_bloom, bytes.fromhex(emitter.address[2:]))
+    assert all(bloom_may_contain(with_log.logs_bloom, t) for t in topics)
+    assert with_log.may_have_logs_of([OTHER_ADDRESS, emitter.address])
+    others = [f"0x{n:040x}" for n in range(1, 200)]  # 4 items set at most 12 of 2048 bits: no false positive here
+    assert not any(with_log.may_have_logs_of([a]) for a in others)
+    assert not empty.may_have_logs_of([emitter.address]) and empty.logs_bloom == bytes(256)
+    # a header without a bloom (one stored by the watcher) rules nothing out
+    assert BlockHeader(1, bytes(32), bytes(32), 0).may_have_logs_of([emitter.address])
 
 
 async def test_account_and_fee_reads(anvil_node, make_rpc):
