@@ -6,6 +6,15 @@ import time
 import traceback
 
 import pytest
+from chainkit import (
+    DEV_ADDRESS,
+    FAST_RETRY,
+    OTHER_ADDRESS,
+    await_receipt,
+    deploy_emitter,
+    sign_transfer,
+    wait_receipt,
+)
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.types import RPCEndpoint
 
@@ -32,8 +41,6 @@ from engine.chain.rpc import (
 )
 from engine.devnet.anvil import start_anvil
 from engine.protocol.codec import bloom_may_contain
-
-from chainkit import DEV_ADDRESS, FAST_RETRY, OTHER_ADDRESS, await_receipt, deploy_emitter, sign_transfer, wait_receipt
 
 CHAIN = 91_001
 pytestmark = pytest.mark.anvil

@@ -295,7 +295,7 @@ async def test_a_known_gas_limit_is_checked_by_one_call_and_learned_again_when_s
         db, signer, make_submitter, rpc, monkeypatch):
     sub = make_submitter(signer)
     reads = _count_reads(monkeypatch, rpc)
-    limit = lambda gas: -(-gas * 6 // 5)  # noqa: E731 - the estimate plus 20 %, rounded up
+    limit = lambda gas: -(-gas * 6 // 5)  # the estimate plus 20 %, rounded up
     short = bytes.fromhex("01020304")  # calldata to a plain account: its gas grows with its nonzero bytes
     refs = [await sub.submit(PEER, short, 1, purpose="relay")]
     assert sorted(reads) == ["estimate_gas", "get_balance"]
