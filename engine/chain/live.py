@@ -123,6 +123,7 @@ class LiveChain:
         the balances are ONE Multicall3 aggregate3 call (all at the same block), else one call each.
         Failures are kept for the operator and retried on the next head; the last good values stay."""
         tokens = [t.address for t in self.config.tokens.values()]
+        settlements = self.submitter.settlements  # before the read: a settlement meanwhile makes it stale
         if self.multicall:
             results = await asyncio.gather(self._read_balances_multicall(tokens), self.fee_policy.suggest(),
                                            return_exceptions=True)
@@ -131,6 +132,7 @@ class LiveChain:
             if not isinstance(balances, BaseException):
                 gas, failed = balances
                 self.gas_balance = gas
+                self.submitter.note_gas_balance(gas, settlements)
                 errors += failed
         else:
             results = await asyncio.gather(
@@ -140,6 +142,7 @@ class LiveChain:
             gas, fees = results[0], results[1]
             if not isinstance(gas, BaseException):
                 self.gas_balance = gas
+                self.submitter.note_gas_balance(gas, settlements)
         if not isinstance(fees, BaseException):
             self.fees = fees
             if self.head is not None and (not self.base_fee_history or self.base_fee_history[-1][0] != self.head.number):

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -80,6 +81,9 @@ SELF_TRANSFER_GAS = 21_000
 
 LIVE_STATES = ("signed", "broadcast")
 FEES_MAX_AGE_SECONDS = 1.0
+#: a gas balance the engine read this recently, with no transaction of ours settled since, stands in for a new read
+#: (only our own transactions spend it, and those still live are reserved at every send)
+GAS_BALANCE_MAX_AGE_SECONDS = 2.0
 # runs inside the write that stores the signed attempt (Database.run_write), once it is signed and before its row
 # is inserted (the row has no id yet): a plain function, no awaits
 OnPersist = Callable[[Session, OutboundTx], None]
@@ -316,6 +320,7 @@ class TransactionSubmitter:
         # bumped whenever a transaction of ours leaves the live states because the chain spent its nonce:
         # a gas balance read before that may predate the spend (see _persist_new)
         self._settlements = 0
+        self._noted_balance: tuple[int, int, float] | None = None  # (balance, settlements then, noted at)
         self._broadcast_marks: dict[int, datetime] = {}  # row id -> sent at, written with the next tick
         # the marks the running tick wrote: its snapshot of the live attempts still shows them "signed"
         self._marks_written: dict[int, datetime] = {}
@@ -380,8 +385,27 @@ class TransactionSubmitter:
         if not self._prefetched.room_for(key):
             return
         limit = asyncio.ensure_future(self._gas_limit(*key))
-        balance = asyncio.ensure_future(self.rpc.get_balance(self.address, "latest"))
-        self._prefetched.keep(key, (self._settlements, limit, balance), limit, balance)
+        settlements, balance_read = self._balance_read()
+        balance = asyncio.ensure_future(balance_read)
+        self._prefetched.keep(key, (settlements, limit, balance), limit, balance)
+
+    @property
+    def settlements(self) -> int:
+        """How many of our transactions have left the live states so far: a gas balance read is stamped with it."""
+        return self._settlements
+
+    def note_gas_balance(self, balance: int, settlements: int) -> None:
+        """Our gas balance as the engine's refresh read it, begun when `settlements` was this count: until one
+        of our transactions settles (or it ages), a send takes it instead of reading the balance again."""
+        self._noted_balance = (balance, settlements, time.monotonic())
+
+    def _balance_read(self) -> tuple[int, Awaitable[int]]:
+        """(settlements when read, our gas balance): the noted one while it stands, else a new read."""
+        noted = self._noted_balance
+        if noted is not None and noted[1] == self._settlements \
+                and time.monotonic() - noted[2] <= GAS_BALANCE_MAX_AGE_SECONDS:
+            return noted[1], _ready(noted[0])
+        return self._settlements, self.rpc.get_balance(self.address, "latest")
 
     async def _gas_limit(self, to: str, data: bytes, value: int) -> int:
         """The gas limit a send of this call gets: the limit an earlier estimate gave a call of the same shape
@@ -456,9 +480,8 @@ class TransactionSubmitter:
         if prefetched is not None:
             settlements, limit_read, balance_read = prefetched
         else:
-            settlements = self._settlements
             limit_read = self._gas_limit(to, data, value) if gas_limit is None else _ready(gas_limit)
-            balance_read = self.rpc.get_balance(self.address, "latest")
+            settlements, balance_read = self._balance_read()
         fees, gas_limit, balance, checked = await asyncio.gather(
             self.fees.suggest(max_age=FEES_MAX_AGE_SECONDS), limit_read, balance_read,
             precheck or _ready(None), return_exceptions=True)

@@ -316,6 +316,28 @@ async def test_a_known_gas_limit_is_checked_by_one_call_and_learned_again_when_s
     assert [row.gas_limit for row in await _rows(db, signer)] == [estimate[0], estimate[0], estimate[1], estimate[1]]
 
 
+async def test_a_noted_gas_balance_stands_in_for_a_read_until_one_of_ours_settles(
+        db, signer, make_submitter, rpc, monkeypatch):
+    sub = make_submitter(signer)
+    await sub.submit(PEER, b"", 1, purpose="relay")  # the call's gas limit is known from here on
+    reads = _count_reads(monkeypatch, rpc)
+    sub.note_gas_balance(await rpc.get_balance(signer.address), sub.settlements)
+    del reads[:]
+    first = await sub.submit(PEER, b"", 2, purpose="relay")
+    assert reads == ["call"], "the noted balance was taken"
+    (outcome,) = await settle(sub, [first])  # our transaction settles: the noted balance may predate its spend
+    assert outcome.status is TxStatus.MINED
+    del reads[:]
+    await sub.submit(PEER, b"", 3, purpose="relay")
+    assert sorted(reads) == ["call", "get_balance"]
+    # a balance noted too low is judged as a read one would be: the send is refused and nothing is allocated
+    sub.note_gas_balance(1, sub.settlements)
+    nonce = await _next_nonce(db, signer)
+    with pytest.raises(InsufficientGasBalance):
+        await sub.submit(PEER, b"", 4, purpose="relay")
+    assert await _next_nonce(db, signer) == nonce
+
+
 async def test_a_stale_or_reverting_prefetch(db, signer, make_submitter, rpc, anvil_node, monkeypatch):
     sub = make_submitter(signer)
     reads = _count_reads(monkeypatch, rpc)
