@@ -7,7 +7,6 @@ import asyncio
 import time
 from collections import Counter
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 from eth_abi import encode as abi_encode
@@ -24,13 +23,25 @@ from engine.protocol.multicall import AGGREGATE3, GET_ETH_BALANCE, MulticallFail
 RELAYER_ADDRESS = dev_account(RELAYER).address
 
 
+class NotingSubmitter:
+    """What a LiveChain asks of its submitter here: the address, the settlement count, and the balance it notes."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.settlements = 7
+        self.noted: list[tuple[int, int]] = []
+
+    def note_gas_balance(self, balance: int, settlements: int) -> None:
+        self.noted.append((balance, settlements))
+
+
 @pytest.fixture
 async def live(devnet):
     """A LiveChain on the devnet's first chain, with every RPC request counted by method."""
     config = load_config(devnet.config_path)
     cid = devnet.deployments[0].chain_id
     rpc = ChainRpc(cid, config.chain(cid).rpc_url)
-    chain = LiveChain(config.chain(cid), rpc, None, SimpleNamespace(address=RELAYER_ADDRESS),
+    chain = LiveChain(config.chain(cid), rpc, None, NotingSubmitter(RELAYER_ADDRESS),
                       FeePolicy(rpc, FeeConfig(max_fee_ceiling_gwei=Decimal(500))))
     chain.requests = Counter()
     request = rpc.request
@@ -73,6 +84,8 @@ async def test_one_multicall_per_refresh_equal_to_per_token_reads(devnet, live):
     assert live.multicall and len(tokens) == 3  # USDC, DAI and the native ETH
     await live.refresh()
     assert live.last_refresh_error is None
+    # the gas balance read is handed to the submitter, stamped with its settlement count from before the read
+    assert live.submitter.noted == [(live.gas_balance, 7)]
     multicalls = {k: n for k, n in live.requests.items() if k[0] == "eth_call"}
     assert multicalls == {("eth_call", live.multicall.lower(), "0x" + AGGREGATE3.hex()): 1}, live.requests
     assert live.requests["eth_getBalance"] == 0  # the gas balance came from the same multicall
