@@ -70,6 +70,7 @@ class TransactionView:
     block_number: int | None
     error: str | None
     created_at: datetime
+    batch_of: int = 1  # how many orders the transaction served (a batched prove or claim serves several)
 
 
 @dataclass(frozen=True, slots=True)

@@ -594,6 +594,8 @@ class ChainSettingsFile(BaseModel):
     fixed_fee_multiplier: Optional[NonNegDecimal] = None
     native_token: Optional[Symbol] = None
     deadline_buffer_seconds: Optional[NonNegInt] = None
+    batch_window_seconds: Optional[NonNegDecimal] = None
+    batch_max_orders: Optional[PosInt] = None
     max_gas_price_gwei: Optional[Gwei] = None
     min_gas_price_gwei: Optional[Gwei] = None
     rfq_address: Optional[Address] = None
@@ -784,6 +786,10 @@ class ResolvedChain:
     fixed_fee_multiplier: Decimal
     native_token: str
     deadline_buffer_seconds: int
+    # proves (and claims) ready within this window go out as one multicallNoResults of at most batch_max_orders
+    # orders; 0: each in its own transaction
+    batch_window_seconds: Decimal
+    batch_max_orders: int
     max_gas_price_gwei: Decimal | None
     min_gas_price_gwei: Decimal | None
     tokens: Mapping[str, ResolvedToken]
@@ -1042,6 +1048,8 @@ _SETTING_DEFAULTS: dict[str, Any] = {
     "fixed_fee_multiplier": Decimal(1),
     "native_token": "ETH",
     "deadline_buffer_seconds": 600,
+    "batch_window_seconds": Decimal(0),
+    "batch_max_orders": 20,
     "max_gas_price_gwei": None,
     "min_gas_price_gwei": None,
     "rfq_address": None,

@@ -328,11 +328,12 @@ class Engine:
                 # a settled transaction wakes its order, unless the order finished already or, for a mined one,
                 # its own log has moved it past what the transaction was for (a wake that would change nothing)
                 for view, mined in (*((v, True) for v in report.mined), *((v, False) for v in report.reverted)):
-                    order = self._orders.get(view.transaction_id or "")
-                    logged = mined and order is not None and view.purpose in _MINED_AND_LOGGED \
-                        and order.status >= _MINED_AND_LOGGED[view.purpose]
-                    if view.transaction_id and (order is None or not (order.status.is_terminal or logged)):
-                        self.relayer.enqueue(view.transaction_id)
+                    for txid in view.orders:  # its own order, or a batch's members
+                        order = self._orders.get(txid)
+                        logged = mined and order is not None and view.purpose in _MINED_AND_LOGGED \
+                            and order.status >= _MINED_AND_LOGGED[view.purpose]
+                        if order is None or not (order.status.is_terminal or logged):
+                            self.relayer.enqueue(txid)
                 chain.pending_transactions = report.still_live  # no read of its own after every head
                 await chain.refresh()
             except asyncio.CancelledError:
@@ -533,7 +534,7 @@ class Engine:
         return tuple(self._view(r) for r in rows)
 
     async def order_detail(self, transaction_id: str) -> OrderDetail | None:
-        order, transitions, txs = await load_history(self.db, transaction_id.lower())
+        order, transitions, txs, batch_sizes = await load_history(self.db, transaction_id.lower())
         if order is None:
             return None
         return OrderDetail(
@@ -543,7 +544,8 @@ class Engine:
                 t.chain_id, t.chain_time, t.wall_time, tuple(gate_from_json(g) for g in t.reasons or ()), t.tx_hash)
                 for t in transitions),
             transactions=tuple(TransactionView(x.chain_id, x.nonce, x.attempt, x.purpose, x.tx_hash, x.state,
-                                               x.block_number, x.error, x.created_at) for x in txs))
+                                               x.block_number, x.error, x.created_at,
+                                               batch_sizes.get((x.chain_id, x.signer, x.nonce), 1)) for x in txs))
 
     # ------------------------------------------------------------------ the operator's door
 

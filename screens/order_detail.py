@@ -252,7 +252,8 @@ class OrderDetailScreen(Screen[None]):
                 hash_and_error.append("\nerror: ")
                 hash_and_error.append(tx.error)
             table.add_row(
-                Text(str(tx.chain_id)), Text(str(tx.nonce)), Text(str(tx.attempt)), Text(tx.purpose),
+                Text(str(tx.chain_id)), Text(str(tx.nonce)), Text(str(tx.attempt)),
+                Text(tx.purpose if tx.batch_of == 1 else f"{tx.purpose} ×{tx.batch_of}"),
                 Text(tx.state), Text(block), hash_and_error,
             )
         return table

@@ -329,6 +329,9 @@ BAD_CONFIGS = [
         setp("base_chain_config", "confirmations", True),
         ["base_chain_config.confirmations: must be a whole number"],
     ),
+    ("batch-window-negative", setp("base_chain_config", "batch_window_seconds", -1),
+     ["base_chain_config.batch_window_seconds: must be >= 0"]),
+    ("batch-of-none", setp("chains", "31337", "batch_max_orders", 0), ["chains.31337.batch_max_orders: must be >= 1"]),
 ]
 
 
@@ -539,6 +542,7 @@ def test_base_and_override_merge(tmp_path: Path) -> None:
     assert a.origin_gas_estimate == 160_000 and a.dest_gas_estimate == 100_000  # defaults
     assert a.quote_pct == Decimal(100) and a.deadline_buffer_seconds == 600 and a.fixed_fee_multiplier == Decimal(1)
     assert a.multicall_address is None and b.multicall_address == OTHER
+    assert a.batch_window_seconds == 0 and a.batch_max_orders == 20  # batching is off unless configured
 
 
 def test_rfq_address_may_come_from_base(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ from engine.breakers.rules import BreakerBoard, BreakerState, ChainHealth, Chain
 from engine.chain.rpc import BlockHeader, scrub
 from engine.config import MmtuiConfig, Route
 from engine.protocol.codec import checksum_address
-from engine.store import BridgeOrder, Database, OperatorJournal, OutboundTx
+from engine.store import BatchMember, BridgeOrder, Database, OperatorJournal, OutboundTx
 
 log = logging.getLogger(__name__)
 
@@ -399,13 +399,19 @@ class BreakerMonitor:
     async def _tallies(self, since: datetime) -> list[FailureTally]:
         """Our relay/prove/claim transactions settled since ``since``, per route and stage: a reverted
         or failed one is a failure."""
-        query = (select(BridgeOrder.origin_chain_id, BridgeOrder.origin_token, BridgeOrder.dest_chain_id,
-                        BridgeOrder.dest_token, OutboundTx.purpose, OutboundTx.state, OutboundTx.receipt_status)
-                 .join(BridgeOrder, BridgeOrder.transaction_id == OutboundTx.transaction_id)
-                 .where(OutboundTx.purpose.in_(_FAILURE_STAGES), OutboundTx.state.in_(("mined", "failed")),
-                        OutboundTx.created_at >= since))
+        columns = (BridgeOrder.origin_chain_id, BridgeOrder.origin_token, BridgeOrder.dest_chain_id,
+                   BridgeOrder.dest_token, OutboundTx.purpose, OutboundTx.state, OutboundTx.receipt_status)
+        settled = (OutboundTx.purpose.in_(_FAILURE_STAGES), OutboundTx.state.in_(("mined", "failed")),
+                   OutboundTx.created_at >= since)
+        own = select(*columns).join(BridgeOrder, BridgeOrder.transaction_id == OutboundTx.transaction_id)
+        # a batched prove or claim counts once for each order it served
+        batched = (select(*columns)
+                   .join(BatchMember, (BatchMember.chain_id == OutboundTx.chain_id)
+                         & (BatchMember.signer == OutboundTx.signer) & (BatchMember.nonce == OutboundTx.nonce))
+                   .join(BridgeOrder, BridgeOrder.transaction_id == BatchMember.transaction_id)
+                   .where(OutboundTx.transaction_id.is_(None)))
         async with self.db.read() as s:
-            rows = (await s.execute(query)).all()
+            rows = [*(await s.execute(own.where(*settled))).all(), *(await s.execute(batched.where(*settled))).all()]
         counts: dict[tuple[Route, str], list[int]] = {}
         for origin_chain, origin_token, dest_chain, dest_token, purpose, state, receipt_status in rows:
             route = Route(origin_chain, checksum_address(origin_token), dest_chain, checksum_address(dest_token))

@@ -68,7 +68,7 @@ from engine.chain.rpc import (
     TxRejected,
 )
 from engine.protocol.codec import checksum_address
-from engine.store import Database, OutboundTx, SignerNonce, insert_ignore
+from engine.store import BatchMember, Database, OutboundTx, SignerNonce, insert_ignore
 from engine.store.models import TX_PURPOSES, detached
 from engine.store.prepared import Prepared
 
@@ -139,6 +139,7 @@ class SendReads:
     transaction_id: str | None
     balance: int | None
     settlements: int  # the submitter's settlement count when `balance` was read
+    members: tuple[str, ...] = ()  # a batch: the orders it serves (its transaction_id is None)
 
 
 class TxStatus(str, Enum):
@@ -205,13 +206,19 @@ class OutboundTxView:
     created_at: datetime
     broadcast_at: datetime | None
     mined_at: datetime | None
+    members: tuple[str, ...] = ()  # a batch's orders (transaction_id is None), where the reader looked them up
 
     @classmethod
-    def of(cls, row: OutboundTx) -> OutboundTxView:
+    def of(cls, row: OutboundTx, members: tuple[str, ...] = ()) -> OutboundTxView:
         return cls(row.id, row.chain_id, row.signer, row.nonce, row.attempt, row.purpose, row.transaction_id,
                    row.to_address, row.value, row.gas_limit, row.max_fee_per_gas, row.max_priority_fee_per_gas,
                    row.tx_hash, row.state, row.receipt_status, row.block_number, row.error, row.created_at,
-                   row.broadcast_at, row.mined_at)
+                   row.broadcast_at, row.mined_at, members)
+
+    @property
+    def orders(self) -> tuple[str, ...]:
+        """The orders this attempt serves: its own, or a batch's members."""
+        return (self.transaction_id,) if self.transaction_id else self.members
 
 
 @dataclass
@@ -278,12 +285,27 @@ def encode_allowance(owner: str, spender: str) -> bytes:
                                            [checksum_address(owner), checksum_address(spender)])
 
 
+_LIGHT = (defer(OutboundTx.raw_tx), defer(OutboundTx.data))
+
+
+def order_attempts(s: Session, transaction_id: str, *, light: bool = False) -> list[OutboundTx]:
+    """Every attempt sent for an order, by chain, signer, nonce and attempt: its own, and every attempt at the
+    nonce of a batch it is a member of (a bump of the batch, the self-transfer that replaced it). Each read
+    uses an index. `light`: without the raw and call bytes."""
+    txid = transaction_id.lower()
+    options = _LIGHT if light else ()
+    rows = list(s.scalars(select(OutboundTx).options(*options).where(OutboundTx.transaction_id == txid)))
+    for chain_id, signer, nonce in s.execute(select(BatchMember.chain_id, BatchMember.signer, BatchMember.nonce)
+                                             .where(BatchMember.transaction_id == txid)).all():
+        rows.extend(s.scalars(select(OutboundTx).options(*options).where(
+            OutboundTx.chain_id == chain_id, OutboundTx.signer == signer, OutboundTx.nonce == nonce)))
+    return sorted(rows, key=lambda r: (r.chain_id, r.signer, r.nonce, r.attempt))
+
+
 async def list_outbound_txs(db: Database, transaction_id: str) -> list[OutboundTxView]:
-    """Every attempt stored for an order (all chains and signers), by chain, nonce and attempt."""
+    """Every attempt stored for an order (all chains and signers, its batches' too), by chain, nonce and attempt."""
     async with db.read() as s:
-        rows = (await s.scalars(
-            select(OutboundTx).where(OutboundTx.transaction_id == transaction_id.lower())
-            .order_by(OutboundTx.chain_id, OutboundTx.signer, OutboundTx.nonce, OutboundTx.attempt))).all()
+        rows = await s.run_sync(order_attempts, transaction_id)
     return [OutboundTxView.of(r) for r in rows]
 
 
@@ -344,7 +366,7 @@ class TransactionSubmitter:
                                     .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES)))
         # sorted by the caller: an ORDER BY here makes SQLite walk the (chain, signer, nonce) index through every
         # attempt the signer ever made, to save sorting a handful of rows
-        self._live_attempts = (select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
+        self._live_attempts = (select(OutboundTx).options(*_LIGHT)
                                .where(*self._mine(), OutboundTx.state.in_(LIVE_STATES)))
 
     def __repr__(self) -> str:
@@ -360,6 +382,7 @@ class TransactionSubmitter:
         *,
         purpose: str,
         transaction_id: str | None = None,
+        members: Sequence[str] = (),
         gas_limit: int | None = None,
         on_persist: OnPersist | None = None,
         precheck: Awaitable[Any] | None = None,
@@ -371,9 +394,10 @@ class TransactionSubmitter:
         `on_persist(session, row)` (a plain function) runs inside the transaction that stores the signed attempt: what it
         writes (e.g. the order's move to RelayStarted) commits together with the attempt, and if it
         raises, nothing is stored, no nonce is used and nothing is broadcast. `precheck`: the caller's own
-        read, awaited alongside the reads a send needs; if it raises, nothing is allocated."""
+        read, awaited alongside the reads a send needs; if it raises, nothing is allocated. `members`: a batch
+        (one call serving several orders, `transaction_id` None): the orders it serves, stored with it."""
         row = await self._prepare_row(to, data, value, purpose=purpose, transaction_id=transaction_id,
-                                      gas_limit=gas_limit, on_persist=on_persist, precheck=precheck)
+                                      members=members, gas_limit=gas_limit, on_persist=on_persist, precheck=precheck)
         await self._broadcast(row.id, stored=row)
         return _ref(row)
 
@@ -441,6 +465,7 @@ class TransactionSubmitter:
         *,
         purpose: str,
         transaction_id: str | None = None,
+        members: Sequence[str] = (),
         gas_limit: int | None = None,
         on_persist: OnPersist | None = None,
         precheck: Awaitable[Any] | None = None,
@@ -448,7 +473,7 @@ class TransactionSubmitter:
         if on_persist is not None and inspect.iscoroutinefunction(on_persist):
             raise TypeError("on_persist runs inside the write (Database.run_write): a plain function, not async")
         send = await self.read_for_send(to, data, value, purpose=purpose, transaction_id=transaction_id,
-                                        gas_limit=gas_limit, precheck=precheck)
+                                        members=members, gas_limit=gas_limit, precheck=precheck)
         return await self.store(send, on_persist=on_persist)
 
     async def read_for_send(
@@ -459,6 +484,7 @@ class TransactionSubmitter:
         *,
         purpose: str,
         transaction_id: str | None = None,
+        members: Sequence[str] = (),
         gas_limit: int | None = None,
         precheck: Awaitable[Any] | None = None,
     ) -> SendReads:
@@ -475,6 +501,8 @@ class TransactionSubmitter:
         to = checksum_address(to)
         if gas_limit is not None and gas_limit <= 0:
             raise ValueError("gas_limit must be positive")
+        if members and transaction_id is not None:
+            raise ValueError("a batch serves its members: it has no transaction_id of its own")
         # fees younger than a second are reused (the engine refreshes them on every head)
         prefetched = self._take_prefetched(to, data, value) if gas_limit is None else None
         if prefetched is not None:
@@ -491,7 +519,8 @@ class TransactionSubmitter:
         if fees.capped and fees.max_fee_per_gas < fees.base_fee:
             raise FeesAboveCeiling(self.chain_id, fees, self.fees.ceiling_wei)
         return SendReads(to=to, data=data, value=value, gas_limit=gas_limit, fees=fees, purpose=purpose,
-                         transaction_id=transaction_id, balance=balance, settlements=settlements)
+                         transaction_id=transaction_id, balance=balance, settlements=settlements,
+                         members=tuple(m.lower() for m in members))
 
     async def store(self, send: SendReads, *, on_persist: OnPersist | None = None) -> OutboundTx:
         """The durable half of a send `read_for_send` read: the nonce allocated, the attempt signed and
@@ -558,6 +587,9 @@ class TransactionSubmitter:
         if on_persist is not None:
             on_persist(s, row)  # first: what it writes may be the order the attempt refers to
         row.id = _INSERT_ATTEMPT.scalar(s, {key: getattr(row, key) for key in _ATTEMPT_KEYS})
+        if send.members:
+            s.execute(insert(BatchMember), [{"chain_id": self.chain_id, "signer": self.signer, "nonce": nonce,
+                                             "transaction_id": txid} for txid in send.members])
         self._set_next_nonce(s, nonce + 1)
         return row
 
@@ -890,10 +922,16 @@ class TransactionSubmitter:
                 for r in by_nonce[nonce]:
                     if r.id != winner.id and r.state in LIVE_STATES:
                         r.state = "replaced"
-                views.append(OutboundTxView.of(winner))
+                members = self._members(s, nonce) if winner.transaction_id is None else ()
+                views.append(OutboundTxView.of(winner, members))
             if views:
                 self._settlements += 1
         return views
+
+    def _members(self, s: Session, nonce: int) -> tuple[str, ...]:
+        """The orders a batch at this nonce of ours serves (none: not a batch)."""
+        return tuple(s.scalars(select(BatchMember.transaction_id).where(
+            BatchMember.chain_id == self.chain_id, BatchMember.signer == self.signer, BatchMember.nonce == nonce)))
 
     async def _drop_nonce(self, nonce: int) -> None:
         def drop(s: Session) -> None:
@@ -997,17 +1035,14 @@ class TransactionSubmitter:
         return self._outcome(ref, rows)
 
     async def latest_outcome(self, transaction_id: str, purpose: str) -> TxOutcome | None:
-        """The outcome of our latest `purpose` transaction for an order on this chain (None: none stored),
-        read in one snapshot."""
-        query = (select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
-                 .where(OutboundTx.transaction_id == transaction_id.lower(),
-                        OutboundTx.purpose == purpose, OutboundTx.chain_id == self.chain_id)
-                 .order_by(OutboundTx.id.desc()).limit(1))
-
+        """The outcome of our latest `purpose` transaction for an order on this chain, its own or a batch's
+        (None: none stored), read in one snapshot."""
         def read(s: Session) -> tuple[OutboundTx | None, list[OutboundTx]]:
-            row = s.scalar(query)
-            if row is None:
+            rows = [r for r in order_attempts(s, transaction_id, light=True)
+                    if r.chain_id == self.chain_id and r.purpose == purpose]
+            if not rows:
                 return None, []
+            row = max(rows, key=lambda r: r.id)
             return row, self._attempts_at(s, chain_id=row.chain_id, signer=row.signer, nonce=row.nonce)
 
         row, rows = await self.db.run_read(read)
@@ -1017,7 +1052,7 @@ class TransactionSubmitter:
 
     @staticmethod
     def _attempts_at(s: Session, *, chain_id: int, signer: str, nonce: int) -> list[OutboundTx]:
-        return list(s.scalars(select(OutboundTx).options(defer(OutboundTx.raw_tx), defer(OutboundTx.data))
+        return list(s.scalars(select(OutboundTx).options(*_LIGHT)
                               .where(OutboundTx.chain_id == chain_id, OutboundTx.signer == signer,
                                      OutboundTx.nonce == nonce)
                               .order_by(OutboundTx.attempt)).all())
@@ -1099,4 +1134,5 @@ __all__ = [
     "encode_allowance",
     "encode_approve",
     "list_outbound_txs",
+    "order_attempts",
 ]

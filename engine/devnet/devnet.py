@@ -202,6 +202,8 @@ def devnet_config(devnet: Devnet) -> dict:
             "fixed_fee_multiplier": 1.25,
             "native_token": "ETH",
             "deadline_buffer_seconds": 30,
+            # proves and claims of orders ready within 2 s share one transaction (multicallNoResults)
+            "batch_window_seconds": 2,
         },
         "chains": chains,
         "quotable_tokens": quotable,

@@ -21,6 +21,7 @@ def selector(signature: str) -> bytes:
 RELAY = selector("relay(bytes)")
 PROVE = selector("prove(bytes,bytes32)")
 CLAIM = selector("claim(bytes,address)")
+MULTICALL_NO_RESULTS = selector("multicallNoResults(bytes[],bool)")
 BRIDGE_STATUSES = selector("bridgeStatuses(bytes32)")
 BRIDGE_RELAY_DETAILS = selector("bridgeRelayDetails(bytes32)")
 BRIDGE_PROOFS = selector("bridgeProofs(bytes32)")
@@ -47,6 +48,12 @@ def encode_prove(request: bytes, dest_tx_hash: str | bytes) -> bytes:
 
 def encode_claim(request: bytes, to: str) -> bytes:
     return CLAIM + abi_encode(["bytes", "address"], [bytes(request), checksum_address(to)])
+
+
+def encode_multicall_no_results(calls: list[bytes], *, ignore_reverts: bool = False) -> bytes:
+    """The bridge's own batch: each call delegate-called by the bridge, so msg.sender stays the relayer.
+    Not payable. Without `ignore_reverts`, one failing call reverts them all."""
+    return MULTICALL_NO_RESULTS + abi_encode(["bytes[]", "bool"], [[bytes(c) for c in calls], ignore_reverts])
 
 
 def encode_bridge_statuses(transaction_id: str | bytes) -> bytes:

@@ -111,6 +111,22 @@ _REQUEST_STORED = Prepared(select(ChainLog.id).where(
 class _Conflict(Exception):
     """The order moved while a transaction for it was being prepared: nothing was stored."""
 
+    def __init__(self, text: str, transaction_id: str | None = None) -> None:
+        super().__init__(text)
+        self.transaction_id = transaction_id
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchEntry:
+    """An order's prove or claim, decided and waiting to go out with others in one transaction."""
+
+    order: BridgeOrder
+    call: bytes
+    expect: OrderStatus
+    to_status: OrderStatus
+    reasons: list[Gate]
+    tx_field: str
+
 
 class _Detour(Exception):
     """The commit-and-relay fast path met something the step-by-step path must decide."""
@@ -227,6 +243,9 @@ class Relayer:
         self._relayed_at_intake: set[str] = set()  # relayed before the watcher stored their request (`on_decoded`)
         # txid -> the origin status read begun when the watcher decoded the request (`prefetch`)
         self._origin_reads: ReadsAhead[str, asyncio.Future] = ReadsAhead()
+        # (chain, purpose) -> the proves or claims waiting for their batch's transaction, by txid
+        self._batches: dict[tuple[int, str], dict[str, _BatchEntry]] = {}
+        self._batch_tasks: dict[tuple[int, str], asyncio.Task] = {}
         self.processed = 0
         self.step_errors = 0
         self.notional_window = NotionalWindow(config.limits.window_seconds)
@@ -265,8 +284,9 @@ class Relayer:
         self._wakes_pending[transaction_id] = self._wakes_pending.get(transaction_id, 0) + 1
 
     def has_wake_pending(self, transaction_id: str) -> bool:
-        """Whether a block or chain time this order waits for will wake it (`wake_at_block`, `wake_at_time`)."""
-        return transaction_id in self._wakes_pending
+        """Whether a block or chain time this order waits for will wake it (`wake_at_block`, `wake_at_time`), or
+        its batch's transaction will move it."""
+        return transaction_id in self._wakes_pending or any(transaction_id in b for b in self._batches.values())
 
     def on_head(self, chain_id: int, number: int, chain_time: int) -> None:
         """Wake the orders whose block or chain time has come on this chain."""
@@ -283,6 +303,7 @@ class Relayer:
         try:
             await stop.wait()
         finally:
+            tasks.extend(self._batch_tasks.values())  # a batch not sent is decided again after a restart
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -623,7 +644,7 @@ class Relayer:
         def hook(session: Session, row: OutboundTx) -> None:
             if origin_log_of is not None and _REQUEST_STORED.first(
                     session, {"txid": txid, "on_chain": origin_log_of}) is None:
-                raise _Conflict(f"order {txid}: its BridgeRequested is no longer stored")
+                raise _Conflict(f"order {txid}: its BridgeRequested is no longer stored", txid)
             steps = [Step(step_status, step_reasons) for step_status, step_reasons in (before() if before else [])]
             steps.append(Step(to_status, [*reasons, _gate("submit", True, row.tx_hash, "",
                                                           f"{row.purpose} signed: nonce {row.nonce} {row.tx_hash}")],
@@ -637,7 +658,7 @@ class Relayer:
                 moved = move_order(session, txid, expect, steps, chain_id=chain_id, chain_time=chain_time,
                                    fields=fields)
             if moved is None:
-                raise _Conflict(f"order {txid} is no longer {expect.name}")
+                raise _Conflict(f"order {txid} is no longer {expect.name}", txid)
             captured.append(moved)
 
         return hook, captured
@@ -1087,6 +1108,124 @@ class Relayer:
             self._announce(captured[0], expect, to_status, f"{purpose} sent")
         return StepResult(to_status, True, f"{purpose} sent", captured[0] if captured else None)
 
+    # ------------------------------------------------------------------ batched proves and claims
+
+    async def _submit_or_batch(self, order: BridgeOrder, chain: LiveChain, purpose: str, call: bytes,
+                               expect: OrderStatus, to_status: OrderStatus, reasons: list[Gate],
+                               tx_field: str) -> StepResult:
+        """A prove or claim: sent at once when the chain does not batch, else kept for the chain's batch
+        of this purpose, which goes out `batch_window_seconds` after its first order or once it is full
+        (`_send_batch`). Nothing is written until then: a restart decides a kept order again."""
+        window, most = chain.config.batch_window_seconds, chain.config.batch_max_orders
+        if window <= 0 or most <= 1:
+            return await self._submit(order, chain, purpose, call, 0, expect, to_status, reasons, tx_field)
+        stop = self._in_flight_stop(decode_request(order.request))
+        if stop is not None:
+            gate = _gate("breaker", False, "stopped", "reset by a person", stop)
+            return await self._save(order.transaction_id, expect, [*reasons, gate], **self._clock(chain.chain_id),
+                                    expect=expect)
+        key = (chain.chain_id, purpose)
+        batch = self._batches.setdefault(key, {})
+        batch[order.transaction_id] = _BatchEntry(order, call, expect, to_status, reasons, tx_field)
+        if len(batch) >= most:
+            self._start_batch(key, 0.0)
+        elif key not in self._batch_tasks:
+            self._start_batch(key, float(window))
+        return StepResult(expect, False, f"{purpose} waits for its batch ({len(batch)} so far, within {window} s)")
+
+    def _start_batch(self, key: tuple[int, str], delay: float) -> None:
+        running = self._batch_tasks.get(key)
+        if running is not None and delay > 0:
+            return
+        task = asyncio.ensure_future(self._send_batch_after(key, delay, running))
+        self._batch_tasks[key] = task
+
+    async def _send_batch_after(self, key: tuple[int, str], delay: float, running: asyncio.Task | None) -> None:
+        try:
+            if running is not None:  # a full batch replaces the timer of the batch it filled
+                running.cancel()
+            await asyncio.sleep(delay)
+            if self._batch_tasks.get(key) is asyncio.current_task():
+                del self._batch_tasks[key]
+            entries = self._batches.pop(key, {})
+            if entries:
+                await self._send_batch(self.chains[key[0]], key[1], entries)
+        except asyncio.CancelledError:
+            raise
+        except RpcError as exc:  # its orders stay where they were; the sweep decides them again
+            log.warning("chain %s: %s batch not sent (%s); its orders will be decided again", *key, exc)
+        except Exception:  # noqa: BLE001 - as above, with the trace of what went wrong
+            log.exception("chain %s: %s batch failed; its orders will be decided again", *key)
+
+    async def _send_batch(self, chain: LiveChain, purpose: str, entries: dict[str, _BatchEntry]) -> None:
+        """One transaction for these orders' proves (or claims): `multicallNoResults` of their calls, without
+        ignoring reverts, so the transaction either does all of them or none. The orders move to their posted
+        status in the write that stores it. An order that moved meanwhile leaves the batch; a batch that
+        would revert, or a lone order, goes out one order per transaction, each judged on its own."""
+        # a breaker that stops in-flight work: such an order records it on its own (`_submit`)
+        alone = {txid: e for txid, e in entries.items() if self._in_flight_stop(decode_request(e.order.request))}
+        entries = {txid: e for txid, e in entries.items() if txid not in alone}
+        while len(entries) > 1:
+            hooks = {txid: self._persist_hook(txid, e.expect, e.to_status, [*e.reasons, _gate(
+                "batch", True, f"{len(entries)} orders", "", f"one {purpose} transaction for {len(entries)} orders")],
+                chain_id=chain.chain_id, chain_time=self._clock(chain.chain_id)["chain_time"], tx_field=e.tx_field)
+                for txid, e in entries.items()}
+
+            def persist(session: Session, row: OutboundTx, hooks=hooks) -> None:
+                try:
+                    for hook, _ in hooks.values():
+                        hook(session, row)
+                except _Conflict:  # nothing is stored: the members moved so far are not
+                    for _, captured in hooks.values():
+                        captured.clear()
+                    raise
+
+            data = calls.encode_multicall_no_results([e.call for e in entries.values()])
+            try:
+                await chain.submitter.submit(chain.bridge, data, 0, purpose=purpose, members=list(entries),
+                                             on_persist=persist)
+            except _Conflict as exc:
+                entries.pop(exc.transaction_id or "", None)
+                if exc.transaction_id is None:
+                    return
+                continue
+            except ExecutionReverted as exc:
+                log.info("chain %s: a batch of %d %ss would revert (%s): one by one", chain.chain_id, len(entries),
+                         purpose, exc.detail)
+                break
+            except SubmitError as exc:
+                self.on_event("warning", f"{purpose} batch of {len(entries)} orders on chain {chain.chain_id} "
+                                         f"not sent: {exc}")
+                return
+            finally:
+                for txid, (_, captured) in hooks.items():
+                    if captured:  # committed with the signed batch, whatever its broadcast did
+                        self._note_written(captured[0])
+                        self._moved_outside_a_wake(txid)
+            for txid, (_, captured) in hooks.items():
+                self.on_order(captured[0])
+                self._announce(captured[0], entries[txid].expect, entries[txid].to_status,
+                               f"{purpose} sent in a batch of {len(entries)}")
+            return
+        for txid, e in {**alone, **entries}.items():
+            lock = self._order_locks.setdefault(txid, asyncio.Lock())
+            async with lock:
+                # it may have moved since it joined (a wake that raced the batch's write): no stale attempt
+                if await self.db.run_read(partial(order_status, transaction_id=txid)) == e.expect:
+                    result = await self._submit(e.order, chain, purpose, e.call, 0, e.expect, e.to_status,
+                                                e.reasons, e.tx_field)
+                    if result.changed:
+                        self._moved_outside_a_wake(txid)
+            if not lock._waiters and self._order_locks.get(txid) is lock:  # type: ignore[attr-defined]
+                del self._order_locks[txid]
+
+    def _moved_outside_a_wake(self, txid: str) -> None:
+        """A batch moved the order: what a wake remembered or is reading of it is stale (not kept)."""
+        self._known.pop(txid, None)
+        if txid in self._wake_stale:
+            self._wake_stale[txid] = True
+        self._stay_keys.pop(txid, None)
+
     def _in_flight_stop(self, rq: BridgeRequest) -> str | None:
         """A tripped breaker whose rule says stop holds in-flight work too."""
         return self.is_halted(rq.dest_chain_id, rq.dest_token, Route(rq.origin_chain_id, rq.origin_token,
@@ -1204,8 +1343,8 @@ class Relayer:
             self.wake_at_block(dest.chain_id, relay_block + dest.config.confirmations, order.transaction_id)
             return await self._save(order.transaction_id, status, [conf], **self._clock(dest.chain_id), expect=status)
         data = calls.encode_prove(order.request, order.relay_tx_hash)
-        return await self._submit(order, origin, "prove", data, 0, status, OrderStatus.ProvePosting, [conf],
-                                  "prove_tx_hash")
+        return await self._submit_or_batch(order, origin, "prove", data, status, OrderStatus.ProvePosting, [conf],
+                                           "prove_tx_hash")
 
     async def _relay_receipt_missing(self, order: BridgeOrder, dest: LiveChain, status: OrderStatus) -> StepResult:
         """Our relay's receipt is not served, or does not show our relay: not yet, or reorged away."""
@@ -1297,8 +1436,8 @@ class Relayer:
             gate = _gate("can_claim", False, "reverts", "true", f"canClaim reverts: {exc.detail}")
             return await self._save(order.transaction_id, status, [gate], **clock, expect=status)
         gate = _gate("can_claim", True, "true", "true", f"dispute period over ({period} s); canClaim true")
-        return await self._submit(order, origin, "claim", calls.encode_claim(order.request, self.relayer), 0,
-                                  status, OrderStatus.ClaimPending, [gate], "claim_tx_hash")
+        return await self._submit_or_batch(order, origin, "claim", calls.encode_claim(order.request, self.relayer),
+                                           status, OrderStatus.ClaimPending, [gate], "claim_tx_hash")
 
     def _dispute_wait(self, order: BridgeOrder, origin: LiveChain, period: int) -> Gate | None:
         """The failing dispute-period gate (and a wake-up at its end), or None once the period is over."""

@@ -8,6 +8,7 @@ from engine.store.database import (
 )
 from engine.store.models import (
     Base,
+    BatchMember,
     BridgeOrder,
     ChainCursor,
     ChainLog,
@@ -26,6 +27,7 @@ from engine.store.types import AddressHex, Bytes32Hex, Uint256, UtcDateTime
 __all__ = [
     "AddressHex",
     "Base",
+    "BatchMember",
     "BreakerReading",
     "BridgeOrder",
     "Bytes32Hex",

@@ -246,6 +246,21 @@ class OutboundTx(Base):
     mined_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class BatchMember(Base):
+    """An order a batched transaction (one ``multicallNoResults`` of several proves or claims) serves. Keyed by
+    the nonce, not an attempt: a fee bump of the batch, or the self-transfer that replaces it, serves the same
+    orders. Its outbound_tx rows have no transaction_id of their own."""
+
+    __tablename__ = "batch_member"
+    __table_args__ = (Index(None, "transaction_id"),)
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    signer: Mapped[str] = mapped_column(AddressHex(), primary_key=True)
+    nonce: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(
+        Bytes32Hex(), ForeignKey("bridge_order.transaction_id"), primary_key=True)
+
+
 class OperatorJournal(Base):
     """Every operator command, accepted or refused, with its result."""
 
