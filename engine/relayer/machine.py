@@ -286,7 +286,11 @@ class Relayer:
     def has_wake_pending(self, transaction_id: str) -> bool:
         """Whether a block or chain time this order waits for will wake it (`wake_at_block`, `wake_at_time`), or
         its batch's transaction will move it."""
-        return transaction_id in self._wakes_pending or any(transaction_id in b for b in self._batches.values())
+        return transaction_id in self._wakes_pending or self.in_batch(transaction_id)
+
+    def in_batch(self, transaction_id: str) -> bool:
+        """Whether the order's prove or claim waits for its batch's transaction (`_submit_or_batch`)."""
+        return any(transaction_id in batch for batch in self._batches.values())
 
     def on_head(self, chain_id: int, number: int, chain_time: int) -> None:
         """Wake the orders whose block or chain time has come on this chain."""
@@ -1185,9 +1189,11 @@ class Relayer:
                 await chain.submitter.submit(chain.bridge, data, 0, purpose=purpose, members=list(entries),
                                              on_persist=persist)
             except _Conflict as exc:
-                entries.pop(exc.transaction_id or "", None)
                 if exc.transaction_id is None:
                     return
+                log.info("chain %s: %s leaves the %s batch: %s", chain.chain_id, _short(exc.transaction_id), purpose,
+                         exc)
+                entries.pop(exc.transaction_id, None)
                 continue
             except ExecutionReverted as exc:
                 log.info("chain %s: a batch of %d %ss would revert (%s): one by one", chain.chain_id, len(entries),

@@ -14,6 +14,7 @@ from enginekit import (
 )
 from sqlalchemy import func, select
 from test_engine_lifecycle import (
+    DEST,
     HAPPY_PATH,
     ORIGIN,
     RELAYER_ADDRESS,
@@ -22,9 +23,11 @@ from test_engine_lifecycle import (
     place,
 )
 
-from engine.api import Arm
+from engine.api import Arm, Disarm
 from engine.devnet.accounts import COMPETITOR, dev_account
 from engine.protocol import calls
+from engine.relayer.decisions import Gate
+from engine.relayer.orders import Step, move_order
 from engine.relayer.statuses import OrderStatus
 from engine.store import BatchMember, OutboundTx
 
@@ -96,3 +99,36 @@ async def test_a_batch_that_would_revert_goes_out_one_order_per_transaction(devn
     assert "prove would revert" in taken_detail.order.last_reason
     assert not any(t.purpose == "prove" for t in taken_detail.transactions)
     assert origin_status(devnet, ours.transaction_id) == 2  # RELAYER_PROVED, by us
+
+
+async def test_an_order_that_moved_while_its_batch_waited_leaves_the_batch(devnet, traffic, db, tmp_path):
+    # the window is long: the test sends the batch itself, once one of its orders has moved
+    engine = make_engine(engine_config(devnet, tmp_path, batch_window_seconds=600, batch_max_orders=20), db=db)
+    async with running(engine):
+        assert (await engine.execute(Arm(actor="test"))).ok
+        orders = [await place(traffic, "USDC", amount) for amount in ("100", "110", "120")]
+        for order in orders:
+            await wait_for(lambda o=order: engine.relayer.in_batch(o.transaction_id), 30, "in the prove batch",
+                           tick=lambda: mine(devnet), describe=describe_order(engine, order.transaction_id))
+        assert (await engine.execute(Disarm(actor="test"))).ok  # the moved order is not relayed again
+        moved = orders[-1].transaction_id
+        gate = Gate("relay_receipt", False, "vanished", "mined", "rolled back by the test, as a reorg does")
+
+        def roll_back(s):
+            return move_order(s, moved, OrderStatus.RelayCompleted, [Step(OrderStatus.CommittedConfirmed, [gate])],
+                              chain_id=DEST, chain_time=0, rollback=True)
+
+        entries = engine.relayer._batches.pop((ORIGIN, "prove"))
+        assert sorted(entries) == sorted(o.transaction_id for o in orders)
+        assert await db.run_write(roll_back) is not None
+        await engine.relayer._send_batch(engine.chains[ORIGIN], "prove", entries)
+        kept = [o.transaction_id for o in orders[:-1]]
+        details = {txid: await engine.order_detail(txid) for txid in [*kept, moved]}
+    assert all(details[txid].order.status in (OrderStatus.ProvePosting, OrderStatus.ProvePosted) for txid in kept)
+    prove_hashes = {details[txid].order.prove_tx_hash for txid in kept}
+    assert len(prove_hashes) == 1
+    data = tx_input(devnet, ORIGIN, prove_hashes.pop())
+    assert data[:4] == calls.MULTICALL_NO_RESULTS and data.count(calls.PROVE) == 2
+    assert [(t.purpose, t.batch_of) for t in details[kept[0]].transactions if t.purpose == "prove"] == [("prove", 2)]
+    assert details[moved].order.status == OrderStatus.CommittedConfirmed
+    assert not any(t.purpose == "prove" for t in details[moved].transactions)
