@@ -1406,9 +1406,14 @@ class Relayer:
                       block_number: int | None) -> StepResult:
         gate = _gate("prove", True, f"#{block_number}", "mined",
                      f"proof accepted at chain time {proof.timestamp} on chain {origin.chain_id}")
-        return await self._save(order.transaction_id, OrderStatus.ProvePosted, [gate], **self._clock(origin.chain_id),
-                                expect=OrderStatus.ProvePosting, tx_hash=tx_hash, prove_tx_hash=tx_hash,
-                                proof_time=proof.timestamp)
+        # the dispute period it now waits out is recorded with the move (not in a write of its own right after)
+        waiting = self._dispute_wait(order.transaction_id, proof.timestamp, origin, await origin.dispute_period())
+        result = await self._save(order.transaction_id, OrderStatus.ProvePosted, [gate] if waiting is None else
+                                  [gate, waiting], **self._clock(origin.chain_id), expect=OrderStatus.ProvePosting,
+                                  tx_hash=tx_hash, prove_tx_hash=tx_hash, proof_time=proof.timestamp)
+        if waiting is not None and result.changed:
+            self._stay_keys[order.transaction_id] = (str(waiting.name),)  # `_claim`'s first wait is recorded
+        return result
 
     # ------------------------------------------------------------------ ProvePosted -> claim
 
@@ -1421,7 +1426,7 @@ class Relayer:
         if period is not None and not disputed:
             # Woken during the dispute period (our own logs, a settled transaction): nothing can be claimed
             # yet, and a dispute would have logged BridgeProofDisputed; the chain is asked once it is over.
-            waiting = self._dispute_wait(order, origin, period)
+            waiting = self._dispute_wait(order.transaction_id, order.proof_time, origin, period)
             if waiting is not None:
                 return await self._save(order.transaction_id, status, [waiting], **clock, expect=status)
         origin_status = await self._origin_status(order)
@@ -1433,7 +1438,7 @@ class Relayer:
                                     expect=status, rollback=True)
         if origin_status == OriginBridgeStatus.RELAYER_CLAIMED:
             return await self._claimed(order, events, status)
-        waiting = self._dispute_wait(order, origin, await origin.dispute_period())
+        waiting = self._dispute_wait(order.transaction_id, order.proof_time, origin, await origin.dispute_period())
         if waiting is not None:
             return await self._save(order.transaction_id, status, [waiting], **clock, expect=status)
         try:
@@ -1445,14 +1450,14 @@ class Relayer:
         return await self._submit_or_batch(order, origin, "claim", calls.encode_claim(order.request, self.relayer),
                                            status, OrderStatus.ClaimPending, [gate], "claim_tx_hash")
 
-    def _dispute_wait(self, order: BridgeOrder, origin: LiveChain, period: int) -> Gate | None:
+    def _dispute_wait(self, txid: str, proof_time: int | None, origin: LiveChain, period: int) -> Gate | None:
         """The failing dispute-period gate (and a wake-up at its end), or None once the period is over."""
         now = origin.chain_time or 0
-        ready_at = (order.proof_time or 0) + period + 1  # strictly more than the period
+        ready_at = (proof_time or 0) + period + 1  # strictly more than the period
         if now >= ready_at:
             return None
-        self.wake_at_time(origin.chain_id, ready_at, order.transaction_id)
-        return _gate("dispute_period", False, f"{now - (order.proof_time or 0)} s", f"> {period} s",
+        self.wake_at_time(origin.chain_id, ready_at, txid)
+        return _gate("dispute_period", False, f"{now - (proof_time or 0)} s", f"> {period} s",
                      f"dispute period: {ready_at - now} s to go (chain time)")
 
     async def _claimed(self, order: BridgeOrder, events: list[OrderEvent], status: OrderStatus) -> StepResult:

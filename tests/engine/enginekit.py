@@ -34,6 +34,8 @@ def write_engine_config(devnet: Devnet, directory: Path, *, database: dict | Non
         data["limits"] = limits
     if rebalance_interval is not None:
         data["rebalance_interval"] = rebalance_interval
+    # the devnet batches proves and claims over 2 s; a shorter window keeps the tests quick and still batches
+    data["base_chain_config"]["batch_window_seconds"] = 0.5
     data["base_chain_config"].update(chain_overrides)
     for chain_id, chain in data["chains"].items():
         chain["start_block"] = devnet.node(int(chain_id)).rpc("eth_blockNumber", [])

@@ -124,11 +124,17 @@ async def test_an_order_woken_in_its_dispute_period_asks_the_chain_nothing(devne
             return await origin_status(o)
 
         engine.relayer._origin_status = counted
+        # the move to ProvePosted recorded the dispute period it waits out: no write of its own for the wait
+        detail = await engine.order_detail(order.transaction_id)
+        last = detail.transitions[-1]
+        assert last.to_status == OrderStatus.ProvePosted
+        assert [(g.name, g.passed) for g in last.reasons] == [("prove", True), ("dispute_period", False)]
         for _ in range(5):
             result = await engine.relayer.advance(order.transaction_id)
             assert result.status == OrderStatus.ProvePosted and not result.changed
             assert "dispute period" in result.text
         assert asked == 0
+        assert (await engine.order_detail(order.transaction_id)).transitions[-1] == last  # nothing written meanwhile
         # once the period is over (chain time), the chain is asked and the claim goes out
         mine(devnet, seconds=devnet.settings.dispute_period + 5)
         await wait_for(lambda: (status_of(engine, order.transaction_id) or 0) >= OrderStatus.ClaimPending, 40,
