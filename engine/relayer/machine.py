@@ -213,7 +213,8 @@ class Relayer:
         self.workers = workers
         # (dest chain, dest token, route) -> why new commitments there are halted (a tripped breaker), or None
         self.is_halted: HaltCheck = is_halted or (lambda chain_id, token, route, **_: None)
-        # (priority, sequence, txid): new orders first, so a backlog of proves and claims never delays a relay
+        # (priority, sequence, txid): new orders first, so a backlog of proves and claims never delays a relay;
+        # a follow-up also waits for a new order being relayed at intake to be done (`intake_done`)
         self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
         self._queued: dict[str, int] = {}  # txid -> the best priority it is queued with
         self._sequence = itertools.count()
@@ -246,6 +247,10 @@ class Relayer:
         # (chain, purpose) -> the proves or claims waiting for their batch's transaction, by txid
         self._batches: dict[tuple[int, str], dict[str, _BatchEntry]] = {}
         self._batch_tasks: dict[tuple[int, str], asyncio.Task] = {}
+        # set while no new order is being relayed at intake: follow-up work waits for it before it starts
+        self._no_intake = asyncio.Event()
+        self._no_intake.set()
+        self._intakes_running = 0
         self.processed = 0
         self.step_errors = 0
         self.notional_window = NotionalWindow(config.limits.window_seconds)
@@ -288,6 +293,12 @@ class Relayer:
         its batch's transaction will move it."""
         return transaction_id in self._wakes_pending or self.in_batch(transaction_id)
 
+    async def intake_done(self) -> None:
+        """Returns once no new order is being relayed at intake (at once when none is): work that can wait a few
+        milliseconds (an order's follow-up, a reading) waits for it, so a new order's relay has the loop first."""
+        if not self._no_intake.is_set():
+            await self._no_intake.wait()
+
     def in_batch(self, transaction_id: str) -> bool:
         """Whether the order's prove or claim waits for its batch's transaction (`_submit_or_batch`)."""
         return any(transaction_id in batch for batch in self._batches.values())
@@ -320,6 +331,8 @@ class Relayer:
             del self._queued[txid]
             if time.monotonic() < self._retry_at.get(txid, 0.0):
                 continue  # backing off after a failure; its timer wakes it again
+            if priority != self.URGENT:
+                await self.intake_done()
             try:
                 await self.advance(txid)
             except asyncio.CancelledError:
@@ -468,9 +481,14 @@ class Relayer:
         """`_intake_one` for each of these new requests at once, for at most INTAKE_WAIT_SECONDS (one not done
         by then is cancelled, and goes step by step once the watcher has stored it)."""
         tasks = [asyncio.ensure_future(self._intake_one(w)) for w in logs]
+        self._intakes_running += 1
+        self._no_intake.clear()
         try:
             await asyncio.wait(tasks, timeout=INTAKE_WAIT_SECONDS)
         finally:
+            self._intakes_running -= 1
+            if not self._intakes_running:
+                self._no_intake.set()
             for task in tasks:
                 if not task.done():
                     task.cancel()  # its own clean-up gives back what it held
