@@ -302,6 +302,12 @@ def order_attempts(s: Session, transaction_id: str, *, light: bool = False) -> l
     return sorted(rows, key=lambda r: (r.chain_id, r.signer, r.nonce, r.attempt))
 
 
+def batch_members(s: Session, chain_id: int, signer: str, nonce: int) -> tuple[str, ...]:
+    """The orders a batch at this nonce serves (none: not a batch)."""
+    return tuple(s.scalars(select(BatchMember.transaction_id).where(
+        BatchMember.chain_id == chain_id, BatchMember.signer == signer, BatchMember.nonce == nonce)))
+
+
 async def list_outbound_txs(db: Database, transaction_id: str) -> list[OutboundTxView]:
     """Every attempt stored for an order (all chains and signers, its batches' too), by chain, nonce and attempt."""
     async with db.read() as s:
@@ -922,16 +928,11 @@ class TransactionSubmitter:
                 for r in by_nonce[nonce]:
                     if r.id != winner.id and r.state in LIVE_STATES:
                         r.state = "replaced"
-                members = self._members(s, nonce) if winner.transaction_id is None else ()
+                members = batch_members(s, self.chain_id, self.signer, nonce) if winner.transaction_id is None else ()
                 views.append(OutboundTxView.of(winner, members))
             if views:
                 self._settlements += 1
         return views
-
-    def _members(self, s: Session, nonce: int) -> tuple[str, ...]:
-        """The orders a batch at this nonce of ours serves (none: not a batch)."""
-        return tuple(s.scalars(select(BatchMember.transaction_id).where(
-            BatchMember.chain_id == self.chain_id, BatchMember.signer == self.signer, BatchMember.nonce == nonce)))
 
     async def _drop_nonce(self, nonce: int) -> None:
         def drop(s: Session) -> None:
@@ -1133,6 +1134,7 @@ __all__ = [
     "TxStatus",
     "encode_allowance",
     "encode_approve",
+    "batch_members",
     "list_outbound_txs",
     "order_attempts",
 ]

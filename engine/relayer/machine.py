@@ -390,8 +390,13 @@ class Relayer:
                 return result
         finally:
             self._wake_stale.pop(transaction_id, None)
-            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
-                self._order_locks.pop(transaction_id, None)
+            self._drop_order_lock(transaction_id, lock)
+
+    def _drop_order_lock(self, txid: str, lock: asyncio.Lock) -> None:
+        """Forget an order's lock once nobody holds it or waits for it."""
+        waiting = lock._waiters  # type: ignore[attr-defined]
+        if not lock.locked() and not waiting and self._order_locks.get(txid) is lock:
+            del self._order_locks[txid]
 
     def _keep(self, transaction_id: str, order: BridgeOrder | None, events: list[OrderEvent]) -> None:
         """Remember an order for its next wake, unless its stored logs changed during this one."""
@@ -549,8 +554,7 @@ class Relayer:
             elif notional is not None:
                 self.notional_window.remove(*notional)
             lock.release()
-            if not lock._waiters and self._order_locks.get(txid) is lock:  # type: ignore[attr-defined]
-                del self._order_locks[txid]
+            self._drop_order_lock(txid, lock)
 
     def _origin_status_soon(self, order: BridgeOrder) -> Awaitable[OriginBridgeStatus]:
         """The order's origin status: the read `prefetch` started if it is young enough, else a new one."""
@@ -1240,8 +1244,7 @@ class Relayer:
                                                 e.reasons, e.tx_field)
                     if result.changed:
                         self._moved_outside_a_wake(txid)
-            if not lock._waiters and self._order_locks.get(txid) is lock:  # type: ignore[attr-defined]
-                del self._order_locks[txid]
+            self._drop_order_lock(txid, lock)
 
     def _moved_outside_a_wake(self, txid: str) -> None:
         """A batch moved the order: what a wake remembered or is reading of it is stale (not kept)."""

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.chain.watcher import WatchedLog
-from engine.chain.submitter import order_attempts
+from engine.chain.submitter import batch_members, order_attempts
 from engine.protocol.events import BRIDGE_REQUESTED, DecodedEvent, decode_event
 from engine.relayer.decisions import Gate
 from engine.relayer.statuses import OrderStatus, check_rollback, check_transition
-from engine.store import BatchMember, BridgeOrder, ChainLog, Database, OrderTransition, OutboundTx, insert_ignore
+from engine.store import BridgeOrder, ChainLog, Database, OrderTransition, OutboundTx, insert_ignore
 from engine.store.models import detached
 from engine.store.prepared import Prepared
 
@@ -308,9 +308,6 @@ async def load_history(db: Database, transaction_id: str) -> tuple[BridgeOrder |
             select(OrderTransition).where(OrderTransition.transaction_id == transaction_id)
             .order_by(OrderTransition.id))).all())
         txs = sorted(await s.run_sync(order_attempts, transaction_id), key=lambda r: (r.created_at, r.id))
-        batches = {(r.chain_id, r.signer, r.nonce) for r in txs if r.transaction_id is None}
-        sizes = {}
-        for chain_id, signer, nonce in batches:
-            sizes[(chain_id, signer, nonce)] = await s.scalar(select(func.count()).select_from(BatchMember).where(
-                BatchMember.chain_id == chain_id, BatchMember.signer == signer, BatchMember.nonce == nonce))
+        sizes = {key: len(await s.run_sync(batch_members, *key))
+                 for key in {(r.chain_id, r.signer, r.nonce) for r in txs if r.transaction_id is None}}
     return order, transitions, txs, sizes
